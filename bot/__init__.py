@@ -1,0 +1,1 @@
+"""Homeward: the Telegram bot for assisted voluntary return and reintegration programmes."""

@@ -1,0 +1,89 @@
+"""All configuration, read once from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+import re
+from typing import Self
+
+from aiogram.client.telegram import PRODUCTION
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Telegram bot tokens look like "123456789:AA..." (numeric bot id, colon, secret part).
+_TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+_PRODUCTION_BASE = PRODUCTION.base.split("/bot{token}")[0]
+
+
+class ConfigError(Exception):
+    """Configuration is missing or malformed; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    bot_username: str | None = None
+    telegram_api_base: str = _PRODUCTION_BASE
+    database_url: str = "sqlite+aiosqlite:///data/homeward.db"
+    redis_url: str | None = None
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "0.0.0.0"  # noqa: S104 - the webhook server listens inside its container
+    webhook_path: str = "/telegram/webhook"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    default_locale: str = "en"
+    invite_ttl_days: int = Field(default=14, ge=1, le=365)
+    # Failed invite tokens tolerated from one account before it has to wait.
+    invite_attempts: int = Field(default=5, ge=1)
+    invite_attempts_window_seconds: int = Field(default=900, ge=1)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _TOKEN_PATTERN.match(value.get_secret_value()):
+            raise ValueError("BOT_TOKEN is malformed: expected <digits>:<secret> as given by BotFather")
+        return value
+
+    @field_validator("telegram_api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/]+", value):
+            raise ValueError("TELEGRAM_API_BASE must be an http(s) URL such as http://127.0.0.1:8081")
+        return value.rstrip("/")
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return value.replace("-", "_").split("_")[0].lower()
+
+    @model_validator(mode="after")
+    def _webhook_secret_needed(self) -> Self:
+        if self.webhook_secret is not None and not re.match(
+            r"^[A-Za-z0-9_-]{1,256}$", self.webhook_secret.get_secret_value()
+        ):
+            raise ValueError("WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - (1-256 chars)")
+        return self
+
+    @property
+    def token(self) -> str:
+        if self.bot_token is None:
+            raise ConfigError("BOT_TOKEN is not set: create a bot with @BotFather and set BOT_TOKEN")
+        return self.bot_token.get_secret_value()
+
+    def require_webhook(self) -> tuple[str, str]:
+        if self.webhook_url is None:
+            raise ConfigError("WEBHOOK_URL is not set: webhook mode needs the public HTTPS URL")
+        if self.webhook_secret is None:
+            raise ConfigError("WEBHOOK_SECRET is not set: webhook mode refuses to run without it")
+        return str(self.webhook_url), self.webhook_secret.get_secret_value()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning pydantic's report into one line that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{variable}: {message}") from None

@@ -1,0 +1,7 @@
+"""Where the project's files live, independent of the current working directory."""
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCALES_DIR = PROJECT_ROOT / "locales"
+MIGRATIONS_DIR = PROJECT_ROOT / "storage" / "migrations"

@@ -1,0 +1,196 @@
+"""The database model. It stores as little as possible about people.
+
+Nothing from a Telegram profile (names, username, photo) is ever written. A returnee has no name
+here at all: staff know them by their case code. Staff and counsellor display names are typed in
+by an admin.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Role(enum.StrEnum):
+    RETURNEE = "returnee"
+    COUNSELLOR = "counsellor"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+class CaseStatus(enum.StrEnum):
+    PREPARING = "preparing"
+    RETURNED = "returned"
+    CLOSED = "closed"
+    DROPPED_OUT = "dropped_out"
+
+
+def _enum(kind: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings (no native PostgreSQL enum), so SQLite and PostgreSQL agree.
+    return Enum(kind, name=name, native_enum=False, values_callable=lambda k: [m.value for m in k])
+
+
+case_counsellors = Table(
+    "case_counsellors",
+    Base.metadata,
+    Column("case_id", ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
+    Column("person_id", ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Office(Base):
+    __tablename__ = "offices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    timezone: Mapped[str] = mapped_column(String(64))
+    # Language codes in the office's order of preference, e.g. ["ro", "en"].
+    languages: Mapped[list[str]] = mapped_column(JSON)
+    staff_group_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    cases: Mapped[list[Case]] = relationship(back_populates="office")
+
+
+class Person(Base):
+    """Someone who talks to the bot. Returnees carry no name; staff and counsellors a display name."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    language: Mapped[str | None] = mapped_column(String(16))
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    organisation: Mapped[str | None] = mapped_column(String(100))
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    office: Mapped[Office | None] = relationship()
+    counselled_cases: Mapped[list[Case]] = relationship(
+        secondary=case_counsellors, back_populates="counsellors"
+    )
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"))
+    returnee_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), unique=True)
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[CaseStatus] = mapped_column(
+        _enum(CaseStatus, "case_status"), default=CaseStatus.PREPARING
+    )
+    return_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    office: Mapped[Office] = relationship(back_populates="cases")
+    returnee: Mapped[Person | None] = relationship(foreign_keys=[returnee_id])
+    counsellors: Mapped[list[Person]] = relationship(
+        secondary=case_counsellors, back_populates="counselled_cases"
+    )
+    consents: Mapped[list[Consent]] = relationship(
+        back_populates="case", order_by="Consent.id", cascade="all, delete-orphan"
+    )
+
+
+class Consent(Base):
+    """One consent decision: given or withdrawn, for which text version, in which language."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    text_version: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    case: Mapped[Case] = relationship(back_populates="consents")
+
+
+class Invite(Base):
+    """A single-use onboarding link. Only a hash of the token is kept."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "invite_role"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    organisation: Mapped[str | None] = mapped_column(String(100))
+    language: Mapped[str | None] = mapped_column(String(16))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    case: Mapped[Case | None] = relationship()
+    office: Mapped[Office | None] = relationship()
+
+
+class AuditEvent(Base):
+    """Who did what, when, on which case. Never message text or personal details."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class FsmRecord(Base):
+    """aiogram FSM and aiogram-dialog state, so a restart never loses a half-finished dialog."""
+
+    __tablename__ = "fsm_records"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Case",
+    "CaseStatus",
+    "Consent",
+    "FsmRecord",
+    "Invite",
+    "Office",
+    "Person",
+    "Role",
+    "case_counsellors",
+]
