@@ -29,7 +29,6 @@ class Settings(BaseSettings):
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None
     webhook_host: str = "0.0.0.0"  # noqa: S104 - the webhook server listens inside its container
-    webhook_path: str = "/telegram/webhook"
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     default_locale: str = "en"
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
@@ -41,14 +40,18 @@ class Settings(BaseSettings):
     @classmethod
     def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _TOKEN_PATTERN.match(value.get_secret_value()):
-            raise ValueError("BOT_TOKEN is malformed: expected <digits>:<secret> as given by BotFather")
+            raise ValueError(
+                "BOT_TOKEN is malformed: expected <digits>:<secret> as given by BotFather"
+            )
         return value
 
     @field_validator("telegram_api_base")
     @classmethod
     def _api_base(cls, value: str) -> str:
         if not re.match(r"^https?://[^/]+", value):
-            raise ValueError("TELEGRAM_API_BASE must be an http(s) URL such as http://127.0.0.1:8081")
+            raise ValueError(
+                "TELEGRAM_API_BASE must be an http(s) URL such as http://127.0.0.1:8081"
+            )
         return value.rstrip("/")
 
     @field_validator("default_locale")
@@ -67,7 +70,9 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str:
         if self.bot_token is None:
-            raise ConfigError("BOT_TOKEN is not set: create a bot with @BotFather and set BOT_TOKEN")
+            raise ConfigError(
+                "BOT_TOKEN is not set: create a bot with @BotFather and set BOT_TOKEN"
+            )
         return self.bot_token.get_secret_value()
 
     def require_webhook(self) -> tuple[str, str]:

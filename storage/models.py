@@ -75,7 +75,7 @@ class Office(Base):
 
 
 class Person(Base):
-    """Someone who talks to the bot. Returnees carry no name; staff and counsellors a display name."""
+    """Someone who talks to the bot. Returnees carry no name; staff and counsellors have one."""
 
     __tablename__ = "persons"
 

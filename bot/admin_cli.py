@@ -1,0 +1,256 @@
+"""`python -m bot admin ...`: offices, staff, counsellors, cases and invites.
+
+Every command runs in one transaction: on any error nothing is written, one line goes to stderr,
+and the exit code is 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import ConfigError, Settings
+from bot.services import cases, invites, offices, people
+from bot.services.errors import RuleViolation
+from storage.db import create_engine, create_sessionmaker
+from storage.migrate import upgrade_to_head
+from storage.models import CaseStatus
+
+Command = Callable[[AsyncSession, argparse.Namespace, Settings], Awaitable[list[str]]]
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-10-01") from None
+
+
+def _languages(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+async def _office_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    office = await offices.add_office(
+        session,
+        code=a.code,
+        name=a.name,
+        country=a.country,
+        timezone=a.timezone,
+        languages=a.languages,
+        group_chat_id=a.group_chat_id,
+    )
+    return [f"office {office.code} added"]
+
+
+async def _office_list(session: AsyncSession, _a: argparse.Namespace, _s: Settings) -> list[str]:
+    rows = await offices.list_offices(session)
+    return [
+        f"{o.code}\t{o.name}\t{o.country}\t{o.timezone}\t{','.join(o.languages)}\t"
+        f"{o.staff_group_chat_id or '-'}"
+        for o in rows
+    ] or ["no offices"]
+
+
+async def _staff_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    person = await people.add_staff(
+        session,
+        office_code=a.office,
+        telegram_user_id=a.telegram_id,
+        name=a.name,
+        language=a.language,
+    )
+    return [f"staff member {person.telegram_user_id} added to office {a.office.upper()}"]
+
+
+async def _counsellor_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    person = await people.add_counsellor(
+        session,
+        telegram_user_id=a.telegram_id,
+        name=a.name,
+        organisation=a.organisation,
+        language=a.language,
+    )
+    return [f"counsellor {person.telegram_user_id} added"]
+
+
+async def _manager_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    person = await people.add_admin(session, telegram_user_id=a.telegram_id, name=a.name)
+    return [f"admin {person.telegram_user_id} added"]
+
+
+async def _case_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    case = await cases.add_case(
+        session,
+        office_code=a.office,
+        code=a.code,
+        language=a.language,
+        return_date=a.return_date,
+        status=CaseStatus(a.status),
+        counsellor_telegram_ids=a.counsellor,
+    )
+    return [f"case {case.code} added"]
+
+
+async def _case_list(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    rows = await cases.list_cases(session, a.office)
+    return [
+        f"{c.code}\t{c.office}\t{c.language}\t{c.status}\t{c.return_date or '-'}\t"
+        f"counsellors={c.counsellors}\treturnee={'joined' if c.returnee_joined else 'invited?'}\t"
+        f"consent={'yes' if c.consent else 'no'}"
+        for c in rows
+    ] or ["no cases"]
+
+
+async def _bot_username(settings: Settings) -> str:
+    if settings.bot_username:
+        return settings.bot_username.lstrip("@")
+    from bot.app import create_bot
+
+    bot = create_bot(settings)
+    try:
+        me = await bot.get_me()
+    finally:
+        await bot.session.close()
+    if not me.username:
+        raise RuleViolation("the bot has no username; set BOT_USERNAME")
+    return me.username
+
+
+async def _link(issued: invites.IssuedInvite, settings: Settings) -> list[str]:
+    expires = issued.invite.expires_at.date().isoformat()
+    return [
+        invites.deep_link(await _bot_username(settings), issued.token),
+        f"valid until {expires}",
+    ]
+
+
+async def _invite_returnee(session: AsyncSession, a: argparse.Namespace, s: Settings) -> list[str]:
+    issued = await invites.invite_returnee(
+        session, case_code=a.case, ttl_days=a.days or s.invite_ttl_days
+    )
+    return await _link(issued, s)
+
+
+async def _invite_staff(session: AsyncSession, a: argparse.Namespace, s: Settings) -> list[str]:
+    issued = await invites.invite_staff(
+        session, office_code=a.office, name=a.name, ttl_days=a.days or s.invite_ttl_days
+    )
+    return await _link(issued, s)
+
+
+async def _invite_counsellor(
+    session: AsyncSession, a: argparse.Namespace, s: Settings
+) -> list[str]:
+    issued = await invites.invite_counsellor(
+        session,
+        name=a.name,
+        organisation=a.organisation,
+        language=a.language,
+        case_code=a.case,
+        ttl_days=a.days or s.invite_ttl_days,
+    )
+    return await _link(issued, s)
+
+
+def add_admin_commands(admin: argparse.ArgumentParser) -> None:
+    groups = admin.add_subparsers(dest="group", required=True, parser_class=type(admin))
+
+    office = groups.add_parser("office", help="country offices").add_subparsers(
+        dest="action", required=True, parser_class=type(admin)
+    )
+    p = office.add_parser("add", help="add a country office")
+    p.add_argument("--code", required=True, help="short code used in case codes, e.g. RO")
+    p.add_argument("--name", required=True, help='e.g. "IOM Bucharest"')
+    p.add_argument("--country", required=True, help="ISO 3166 code, e.g. RO")
+    p.add_argument("--timezone", required=True, help="e.g. Europe/Bucharest")
+    p.add_argument("--languages", required=True, type=_languages, help="e.g. ro,en")
+    p.add_argument("--group-chat-id", type=int, help="the staff supergroup, e.g. -100123")
+    p.set_defaults(handler=_office_add)
+    office.add_parser("list", help="list offices").set_defaults(handler=_office_list)
+
+    staff = groups.add_parser("staff", help="office staff").add_subparsers(
+        dest="action", required=True, parser_class=type(admin)
+    )
+    p = staff.add_parser("add", help="register a staff member by Telegram user id")
+    p.add_argument("--office", required=True)
+    p.add_argument("--telegram-id", required=True, type=int)
+    p.add_argument("--name", required=True, help="display name shown to colleagues")
+    p.add_argument("--language", help="language of the bot's messages to them")
+    p.set_defaults(handler=_staff_add)
+
+    counsellor = groups.add_parser("counsellor", help="contact persons").add_subparsers(
+        dest="action", required=True, parser_class=type(admin)
+    )
+    p = counsellor.add_parser("add", help="register a counsellor by Telegram user id")
+    p.add_argument("--telegram-id", required=True, type=int)
+    p.add_argument("--name", required=True)
+    p.add_argument("--organisation", required=True, help="e.g. CMM, Red Cross")
+    p.add_argument("--language", help="e.g. da")
+    p.set_defaults(handler=_counsellor_add)
+
+    manager = groups.add_parser("manager", help="programme managers (admin role)").add_subparsers(
+        dest="action", required=True, parser_class=type(admin)
+    )
+    p = manager.add_parser("add", help="register a programme manager by Telegram user id")
+    p.add_argument("--telegram-id", required=True, type=int)
+    p.add_argument("--name", required=True)
+    p.set_defaults(handler=_manager_add)
+
+    case = groups.add_parser("case", help="cases").add_subparsers(
+        dest="action", required=True, parser_class=type(admin)
+    )
+    p = case.add_parser("add", help="open a case")
+    p.add_argument("--office", required=True)
+    p.add_argument("--code", required=True, help="e.g. RO-0007")
+    p.add_argument("--language", required=True, help="the returnee's language, e.g. ro")
+    p.add_argument("--return-date", type=_iso_date, help="e.g. 2026-10-01")
+    p.add_argument("--status", choices=[s.value for s in CaseStatus], default="preparing")
+    p.add_argument(
+        "--counsellor", type=int, action="append", help="a counsellor's Telegram id (repeatable)"
+    )
+    p.set_defaults(handler=_case_add)
+    p = case.add_parser("list", help="list cases")
+    p.add_argument("--office")
+    p.set_defaults(handler=_case_list)
+
+    invite = groups.add_parser("invite", help="single-use invite links").add_subparsers(
+        dest="action", required=True, parser_class=type(admin)
+    )
+    p = invite.add_parser("returnee", help="invite the returnee of a case")
+    p.add_argument("--case", required=True)
+    p.set_defaults(handler=_invite_returnee)
+    p = invite.add_parser("staff", help="invite a staff member of an office")
+    p.add_argument("--office", required=True)
+    p.add_argument("--name", required=True)
+    p.set_defaults(handler=_invite_staff)
+    p = invite.add_parser("counsellor", help="invite a counsellor, optionally to a case")
+    p.add_argument("--name", required=True)
+    p.add_argument("--organisation", required=True)
+    p.add_argument("--language")
+    p.add_argument("--case")
+    p.set_defaults(handler=_invite_counsellor)
+    for parser in (*invite.choices.values(),):
+        parser.add_argument("--days", type=int, help="days until the link expires (default 14)")
+
+
+async def run_admin(settings: Settings, args: argparse.Namespace) -> int:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+        async with create_sessionmaker(engine)() as session:
+            try:
+                lines = await args.handler(session, args, settings)
+            except (RuleViolation, ConfigError) as error:
+                await session.rollback()
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,94 @@
+"""All wiring in one place: create_app(settings) builds the Bot, the Dispatcher and the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.utils.i18n import I18n
+from aiogram_dialog import setup_dialogs
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.commands import register_default_commands
+from bot.config import Settings
+from bot.handlers import build_router
+from bot.i18n import PersonLocaleMiddleware, create_i18n
+from bot.middlewares.database import DatabaseMiddleware
+from bot.middlewares.identity import IdentityMiddleware
+from bot.services.invite_guard import InviteGuard
+from dialogs import dialogs_router
+from storage.db import create_engine, create_sessionmaker
+from storage.fsm import SqlStorage
+from storage.migrate import upgrade_to_head
+
+
+@dataclass
+class App:
+    settings: Settings
+    bot: Bot
+    dispatcher: Dispatcher
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    i18n: I18n
+
+    async def prepare(self) -> None:
+        """Everything that must happen before the first update: schema, command menus."""
+        await upgrade_to_head(self.engine)
+        await register_default_commands(self.bot, self.i18n)
+
+    async def close(self) -> None:
+        await self.dispatcher.storage.close()
+        await self.dispatcher.fsm.events_isolation.close()
+        await self.bot.session.close()
+        await self.engine.dispose()
+
+
+def _fsm_storage(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> tuple[BaseStorage, BaseEventIsolation]:
+    if settings.redis_url:
+        # with_destiny keeps aiogram-dialog's stacks apart from plain FSM state.
+        storage = RedisStorage.from_url(
+            settings.redis_url, key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
+        )
+        return storage, storage.create_isolation()
+    return SqlStorage(sessionmaker), SimpleEventIsolation()
+
+
+def create_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    return Bot(token=settings.token, session=session)
+
+
+def create_app(settings: Settings) -> App:
+    """Build the whole bot without touching the network or the database yet."""
+    engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    i18n = create_i18n(settings.default_locale)
+    storage, isolation = _fsm_storage(settings, sessionmaker)
+
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    dispatcher["settings"] = settings
+    dispatcher["invite_guard"] = InviteGuard(
+        settings.invite_attempts, settings.invite_attempts_window_seconds
+    )
+    # Order matters: a session first, then who is speaking, then their language.
+    dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker))
+    dispatcher.update.outer_middleware(IdentityMiddleware())
+    dispatcher.include_routers(build_router(), dialogs_router())
+    setup_dialogs(dispatcher, events_isolation=isolation)
+    # After setup_dialogs, so that dialog events are rendered in the person's language too.
+    PersonLocaleMiddleware(i18n).setup(dispatcher)
+    return App(
+        settings=settings,
+        bot=create_bot(settings),
+        dispatcher=dispatcher,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        i18n=i18n,
+    )

@@ -1,0 +1,38 @@
+"""Errors: stale dialog buttons get a kind answer; anything else is logged without content."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from aiogram import Router
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.types import ErrorEvent
+from aiogram.utils.i18n import gettext as _
+from aiogram_dialog import DialogManager, StartMode
+from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
+
+from dialogs.states import MainMenu
+from storage.models import Role
+
+logger = logging.getLogger(__name__)
+router = Router(name="errors")
+
+
+@router.errors(ExceptionTypeFilter(UnknownIntent, OutdatedIntent, UnknownState))
+async def stale_button(event: ErrorEvent, dialog_manager: DialogManager, role: Role | None) -> None:
+    callback = event.update.callback_query
+    if callback is not None:
+        await callback.answer(_("This button is from an earlier conversation."))
+    if role is Role.RETURNEE:
+        await dialog_manager.start(MainMenu.main, mode=StartMode.RESET_STACK)
+
+
+@router.errors()
+async def unexpected(event: ErrorEvent) -> None:
+    # Update id, exception type and where it was raised: exception messages can quote user text.
+    frames = traceback.extract_tb(event.exception.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    logger.error(
+        "update %s failed: %s at %s", event.update.update_id, type(event.exception).__name__, where
+    )

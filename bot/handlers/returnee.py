@@ -1,0 +1,87 @@
+"""The returnee's private chat: menu, language, privacy and help."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+from aiogram_dialog import DialogManager, StartMode
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.filters import HasRole
+from bot.services.cases import case_of_returnee
+from bot.services.consent import current_consent, has_consent
+from dialogs.states import MainMenu, Onboarding
+from storage.models import Person, Role
+
+router = Router(name="returnee")
+router.message.filter(HasRole(Role.RETURNEE))
+
+
+async def show_home(manager: DialogManager, person: Person, session: AsyncSession) -> None:
+    """Where a returnee belongs now: language, then consent, then the main menu."""
+    case = await case_of_returnee(session, person)
+    if case is None:
+        await manager.reset_stack()
+        await manager.middleware_data["bot"].send_message(person.telegram_user_id, no_case_text())
+        return
+    if person.language is None:
+        state = Onboarding.language
+    elif current_consent(case) is None:
+        state = Onboarding.consent
+    else:
+        state = MainMenu.main
+    await manager.start(state, mode=StartMode.RESET_STACK)
+
+
+def no_case_text() -> str:
+    return _(
+        "This Telegram account is no longer linked to a case, for example because the case moved "
+        "to a new phone. If you think this is a mistake, please contact your counsellor."
+    )
+
+
+@router.message(Command("menu"))
+async def open_menu(message: Message, dialog_manager: DialogManager) -> None:
+    await dialog_manager.start(MainMenu.main, mode=StartMode.RESET_STACK)
+
+
+@router.message(Command("language"))
+async def open_language(message: Message, dialog_manager: DialogManager) -> None:
+    await dialog_manager.start(MainMenu.language, mode=StartMode.RESET_STACK)
+
+
+@router.message(Command("privacy"))
+async def open_privacy(message: Message, dialog_manager: DialogManager) -> None:
+    await dialog_manager.start(MainMenu.privacy, mode=StartMode.RESET_STACK)
+
+
+@router.message(Command("help"))
+async def returnee_help(message: Message) -> None:
+    await message.answer(
+        _(
+            "Homeward connects you with your office in your home country.\n"
+            "/menu opens the menu\n/language changes the language\n/privacy shows who sees what "
+            "you write"
+        )
+    )
+
+
+@router.message()
+async def returnee_wrote(
+    message: Message, session: AsyncSession, person: Person, dialog_manager: DialogManager
+) -> None:
+    case = await case_of_returnee(session, person)
+    if case is None:
+        await message.answer(no_case_text())
+        return
+    if not has_consent(case):
+        await message.answer(
+            _(
+                "You have not agreed yet, so nothing you write here is passed on. "
+                "Open /privacy to read what is shared and to agree."
+            )
+        )
+        return
+    await dialog_manager.start(MainMenu.main, mode=StartMode.RESET_STACK)

@@ -1,0 +1,106 @@
+"""/start: redeeming an invite link, or coming back to the bot."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.types import Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram_dialog import DialogManager
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.commands import register_person_commands
+from bot.handlers.returnee import show_home
+from bot.handlers.welcome import greet_registered
+from bot.services import invites
+from bot.services.invite_guard import InviteGuard
+from storage.models import Person, Role
+
+router = Router(name="start")
+
+_REFUSALS = {
+    invites.Outcome.INVALID: "invalid",
+    invites.Outcome.USED: "used",
+    invites.Outcome.EXPIRED: "expired",
+}
+
+
+def _refusal_text(outcome: invites.Outcome) -> str:
+    if outcome is invites.Outcome.USED:
+        return _(
+            "This invitation link has already been used. If you did not use it yourself, "
+            "please tell the person who sent it to you."
+        )
+    if outcome is invites.Outcome.EXPIRED:
+        return _(
+            "This invitation link has expired. Please ask the person who sent it for a new one."
+        )
+    if outcome is invites.Outcome.OTHER_ROLE:
+        return _(
+            "This Telegram account is already registered in Homeward in another role, "
+            "so this invitation cannot be used with it."
+        )
+    return _(
+        "This invitation link is not valid. Please check that you opened the whole link, "
+        "or ask the person who sent it for a new one."
+    )
+
+
+@router.message(CommandStart(deep_link=True))
+async def start_with_invite(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    i18n: I18n,
+    bot: Bot,
+    dialog_manager: DialogManager,
+    invite_guard: InviteGuard,
+) -> None:
+    user_id = message.chat.id
+    wait = invite_guard.seconds_to_wait(user_id)
+    if wait:
+        minutes = max(1, round(wait / 60))
+        await message.answer(
+            _("Too many links were tried from this account. Please wait {minutes} minutes.").format(
+                minutes=minutes
+            )
+        )
+        return
+    redemption = await invites.redeem(session, token=command.args or "", telegram_user_id=user_id)
+    if redemption.outcome is not invites.Outcome.JOINED or redemption.person is None:
+        if redemption.outcome in _REFUSALS:
+            invite_guard.failed(user_id)
+        await message.answer(_refusal_text(redemption.outcome))
+        return
+    await session.commit()
+    person = redemption.person
+    # The update began with an unknown sender; from here on it is this person.
+    dialog_manager.middleware_data["person"] = person
+    if person.role is Role.RETURNEE:
+        await show_home(dialog_manager, person, session)
+        return
+    if person.language:
+        i18n.current_locale = person.language
+    await register_person_commands(bot, i18n, person)
+    await greet_registered(message, session, person)
+
+
+@router.message(CommandStart())
+async def start_again(
+    message: Message, session: AsyncSession, person: Person | None, dialog_manager: DialogManager
+) -> None:
+    if person is None:
+        await message.answer(unknown_text())
+    elif person.role is Role.RETURNEE:
+        await show_home(dialog_manager, person, session)
+    else:
+        await greet_registered(message, session, person)
+
+
+def unknown_text() -> str:
+    return _(
+        "Hello. This is Homeward, a service of your return programme. It works only with a "
+        "personal invitation link from your counsellor or your office. If you have one, "
+        "please open it again."
+    )

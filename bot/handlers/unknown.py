@@ -1,0 +1,15 @@
+"""Anyone without an invite gets one polite answer, and nothing about them is stored."""
+
+from aiogram import Router
+from aiogram.types import Message
+
+from bot.filters import IsUnknown
+from bot.handlers.start import unknown_text
+
+router = Router(name="unknown")
+router.message.filter(IsUnknown())
+
+
+@router.message()
+async def unknown_person(message: Message) -> None:
+    await message.answer(unknown_text())

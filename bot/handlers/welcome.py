@@ -1,0 +1,49 @@
+"""What counsellors, staff and admins are told when they join or come back."""
+
+from __future__ import annotations
+
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services.cases import cases_of_counsellor
+from storage.models import CaseStatus, Office, Person, Role
+
+
+def status_label(status: CaseStatus) -> str:
+    labels = {
+        CaseStatus.PREPARING: _("preparing return"),
+        CaseStatus.RETURNED: _("returned"),
+        CaseStatus.CLOSED: _("closed"),
+        CaseStatus.DROPPED_OUT: _("dropped out"),
+    }
+    return labels[status]
+
+
+async def counsellor_cases_text(session: AsyncSession, counsellor: Person) -> str:
+    cases = await cases_of_counsellor(session, counsellor)
+    if not cases:
+        return _("You have no cases yet. An admin adds you to a case.")
+    lines = [f"{case.code} · {case.office.name} · {status_label(case.status)}" for case in cases]
+    return _("Your cases:") + "\n" + "\n".join(lines)
+
+
+async def greet_registered(message: Message, session: AsyncSession, person: Person) -> None:
+    name = person.display_name or ""
+    if person.role is Role.STAFF:
+        office = await session.get(Office, person.office_id) if person.office_id else None
+        text = _(
+            "Welcome, {name}. You are registered as staff of {office}. Case conversations will "
+            "appear in your office's staff group."
+        ).format(name=name, office=office.name if office else "")
+    elif person.role is Role.COUNSELLOR:
+        text = _(
+            "Welcome, {name}. You are registered as a contact person ({organisation})."
+        ).format(name=name, organisation=person.organisation or "")
+        text += "\n\n" + await counsellor_cases_text(session, person)
+    else:
+        text = _(
+            "Welcome, {name}. You are registered as an admin. Offices, cases and invites are "
+            "managed from the command line."
+        ).format(name=name)
+    await message.answer(text)

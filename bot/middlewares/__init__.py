@@ -1,0 +1,1 @@
+"""Outer middlewares that prepare every update: database session, who is speaking, language."""

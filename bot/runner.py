@@ -1,0 +1,78 @@
+"""Running the bot: long polling or an aiohttp webhook server, both stopping cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from urllib.parse import urlsplit
+
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+
+from bot.app import App, create_app
+from bot.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+async def run_polling(settings: Settings) -> None:
+    app = create_app(settings)
+    try:
+        await app.prepare()
+        # A webhook left over from webhook mode would make getUpdates fail.
+        await app.bot.delete_webhook(drop_pending_updates=False)
+        logger.info("polling %s", settings.telegram_api_base)
+        await app.dispatcher.start_polling(
+            app.bot,
+            allowed_updates=app.dispatcher.resolve_used_update_types(),
+            handle_signals=True,
+            close_bot_session=False,
+        )
+    finally:
+        await app.close()
+    logger.info("stopped")
+
+
+def webhook_application(settings: Settings, secret: str, path: str) -> tuple[web.Application, App]:
+    """The aiohttp application serving Telegram's webhook calls; exposed for tests."""
+    app = create_app(settings)
+    web_app = web.Application()
+    # Handle before answering: if handling fails, Telegram gets an error and delivers again,
+    # instead of the update being lost after an early 200.
+    SimpleRequestHandler(
+        dispatcher=app.dispatcher, bot=app.bot, secret_token=secret, handle_in_background=False
+    ).register(web_app, path=path)
+    setup_application(web_app, app.dispatcher, bot=app.bot)
+    return web_app, app
+
+
+async def run_webhook(settings: Settings) -> None:
+    url, secret = settings.require_webhook()
+    path = urlsplit(url).path or "/"
+    web_app, app = webhook_application(settings, secret, path)
+    runner = web.AppRunner(web_app, handle_signals=False)
+    try:
+        await app.prepare()
+        await runner.setup()
+        await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+        await app.bot.set_webhook(
+            url,
+            secret_token=secret,
+            allowed_updates=app.dispatcher.resolve_used_update_types(),
+            drop_pending_updates=False,
+        )
+        logger.info("webhook server on %s:%s", settings.webhook_host, settings.webhook_port)
+        await _until_stopped()
+    finally:
+        await runner.cleanup()
+        await app.close()
+    logger.info("stopped")
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

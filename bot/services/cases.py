@@ -1,0 +1,124 @@
+"""Cases: one returnee's journey with one country office, identified by a code such as RO-0007."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.languages import is_known_language, normalise
+from bot.services import audit
+from bot.services.errors import NotFound, RuleViolation
+from bot.services.offices import get_office
+from bot.services.people import get_counsellor
+from storage.models import Case, CaseStatus, Office, Person
+
+_CASE_CODE = re.compile(r"^(?P<office>[A-Z]{2,8})-(?P<number>\d{4,6})$")
+
+
+async def add_case(
+    session: AsyncSession,
+    *,
+    office_code: str,
+    code: str,
+    language: str,
+    return_date: date | None = None,
+    status: CaseStatus = CaseStatus.PREPARING,
+    counsellor_telegram_ids: list[int] | None = None,
+) -> Case:
+    office = await get_office(session, office_code)
+    code = code.strip().upper()
+    match = _CASE_CODE.match(code)
+    if match is None or match["office"] != office.code:
+        raise RuleViolation(f"case code {code!r} must look like {office.code}-0007")
+    if await session.scalar(select(Case.id).where(Case.code == code)) is not None:
+        raise RuleViolation(f"case {code} already exists")
+    case_language = normalise(language)
+    if not case_language or not is_known_language(case_language):
+        raise RuleViolation(f"language {language!r} is not a language code, e.g. ro")
+    counsellors = [
+        await get_counsellor(session, telegram_id)
+        for telegram_id in dict.fromkeys(counsellor_telegram_ids or [])
+    ]
+    case = Case(
+        code=code,
+        office=office,
+        language=case_language,
+        return_date=return_date,
+        status=status,
+        counsellors=counsellors,
+    )
+    session.add(case)
+    await session.flush()
+    audit.record(session, "case.added", case_id=case.id, office_id=office.id)
+    return case
+
+
+def _with_details():  # noqa: ANN202 - a loader option tuple
+    return (
+        selectinload(Case.office),
+        selectinload(Case.counsellors),
+        selectinload(Case.consents),
+        selectinload(Case.returnee),
+    )
+
+
+async def get_case(session: AsyncSession, code: str) -> Case:
+    case = await session.scalar(
+        select(Case).where(Case.code == code.strip().upper()).options(*_with_details())
+    )
+    if case is None:
+        raise NotFound(f"case {code.strip().upper()} does not exist")
+    return case
+
+
+async def case_of_returnee(session: AsyncSession, returnee: Person) -> Case | None:
+    return await session.scalar(
+        select(Case).where(Case.returnee_id == returnee.id).options(*_with_details())
+    )
+
+
+async def cases_of_counsellor(session: AsyncSession, counsellor: Person) -> list[Case]:
+    return list(
+        await session.scalars(
+            select(Case)
+            .where(Case.counsellors.any(Person.id == counsellor.id))
+            .order_by(Case.code)
+            .options(*_with_details())
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    code: str
+    office: str
+    language: str
+    status: CaseStatus
+    return_date: date | None
+    counsellors: int
+    returnee_joined: bool
+    consent: bool
+
+
+async def list_cases(session: AsyncSession, office_code: str | None = None) -> list[CaseSummary]:
+    query = select(Case).join(Office).order_by(Case.code).options(*_with_details())
+    if office_code:
+        query = query.where(Office.code == office_code.strip().upper())
+    return [
+        CaseSummary(
+            code=case.code,
+            office=case.office.code,
+            language=case.language,
+            status=case.status,
+            return_date=case.return_date,
+            counsellors=len(case.counsellors),
+            returnee_joined=case.returnee_id is not None,
+            consent=bool(case.consents and case.consents[-1].granted),
+        )
+        for case in await session.scalars(query)
+    ]

@@ -1,0 +1,220 @@
+"""Onboarding by invite: a single-use, expiring deep link that binds a Telegram account to a role.
+
+The token carries 128 random bits; only its SHA-256 is stored, so a database leak reveals no
+usable link.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.languages import SHIPPED_LANGUAGES, normalise
+from bot.services import audit
+from bot.services.cases import get_case
+from bot.services.clock import as_utc, utcnow
+from bot.services.errors import RuleViolation
+from bot.services.offices import get_office
+from bot.services.people import find_by_telegram_id
+from storage.models import Case, Invite, Person, Role
+
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{22}$")
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(16)  # 16 bytes = 128 bits, 22 URL-safe characters
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def deep_link(bot_username: str, token: str) -> str:
+    return f"https://t.me/{bot_username.lstrip('@')}?start={token}"
+
+
+@dataclass(frozen=True)
+class IssuedInvite:
+    token: str
+    invite: Invite
+
+
+async def _issue(session: AsyncSession, invite: Invite, ttl_days: int) -> IssuedInvite:
+    if ttl_days < 1:
+        raise RuleViolation("an invite must be valid for at least one day")
+    token = new_token()
+    invite.token_hash = hash_token(token)
+    invite.expires_at = utcnow() + timedelta(days=ttl_days)
+    session.add(invite)
+    await session.flush()
+    audit.record(
+        session, f"invite.created.{invite.role}", case_id=invite.case_id, office_id=invite.office_id
+    )
+    return IssuedInvite(token=token, invite=invite)
+
+
+async def invite_returnee(session: AsyncSession, *, case_code: str, ttl_days: int) -> IssuedInvite:
+    case = await get_case(session, case_code)
+    return await _issue(
+        session, Invite(role=Role.RETURNEE, case_id=case.id, office_id=case.office_id), ttl_days
+    )
+
+
+async def invite_staff(
+    session: AsyncSession, *, office_code: str, name: str, ttl_days: int
+) -> IssuedInvite:
+    office = await get_office(session, office_code)
+    if not name.strip():
+        raise RuleViolation("a staff invite needs the staff member's display name")
+    return await _issue(
+        session, Invite(role=Role.STAFF, office_id=office.id, display_name=name.strip()), ttl_days
+    )
+
+
+async def invite_counsellor(
+    session: AsyncSession,
+    *,
+    name: str,
+    organisation: str,
+    language: str | None,
+    case_code: str | None,
+    ttl_days: int,
+) -> IssuedInvite:
+    if not name.strip() or not organisation.strip():
+        raise RuleViolation("a counsellor invite needs a display name and an organisation")
+    if language is not None and normalise(language) not in SHIPPED_LANGUAGES:
+        raise RuleViolation(f"language {language!r} is not shipped")
+    case = await get_case(session, case_code) if case_code else None
+    invite = Invite(
+        role=Role.COUNSELLOR,
+        display_name=name.strip(),
+        organisation=organisation.strip(),
+        language=normalise(language),
+        case_id=case.id if case else None,
+    )
+    return await _issue(session, invite, ttl_days)
+
+
+class Outcome(enum.StrEnum):
+    JOINED = "joined"
+    INVALID = "invalid"
+    USED = "used"
+    EXPIRED = "expired"
+    OTHER_ROLE = "other_role"
+
+
+@dataclass(frozen=True)
+class Redemption:
+    outcome: Outcome
+    person: Person | None = None
+    case: Case | None = None
+
+
+def looks_like_token(text: str) -> bool:
+    return bool(_TOKEN_SHAPE.match(text))
+
+
+async def redeem(
+    session: AsyncSession, *, token: str, telegram_user_id: int, now: datetime | None = None
+) -> Redemption:
+    """Bind the account to what the invite grants. Commits nothing; the caller does."""
+    now = now or utcnow()
+    if not looks_like_token(token):
+        return Redemption(Outcome.INVALID)
+    invite = await session.scalar(
+        select(Invite)
+        .where(Invite.token_hash == hash_token(token))
+        .options(selectinload(Invite.case).selectinload(Case.office), selectinload(Invite.office))
+        .with_for_update()
+    )
+    if invite is None:
+        return Redemption(Outcome.INVALID)
+    if invite.used_at is not None:
+        return Redemption(Outcome.USED)
+    if as_utc(invite.expires_at) <= now:
+        return Redemption(Outcome.EXPIRED)
+
+    existing = await find_by_telegram_id(session, telegram_user_id)
+    if existing is not None and existing.role is not invite.role:
+        return Redemption(Outcome.OTHER_ROLE, person=existing)
+
+    if invite.role is Role.RETURNEE:
+        redemption = await _bind_returnee(session, invite, existing, telegram_user_id)
+    elif invite.role is Role.STAFF:
+        redemption = _bind_staff(session, invite, existing, telegram_user_id)
+    else:
+        redemption = await _bind_counsellor(session, invite, existing, telegram_user_id)
+    if redemption.outcome is Outcome.JOINED:
+        invite.used_at = now
+        await session.flush()
+        audit.record(
+            session,
+            f"invite.redeemed.{invite.role}",
+            actor_id=redemption.person.id if redemption.person else None,
+            case_id=invite.case_id,
+            office_id=invite.office_id,
+        )
+    return redemption
+
+
+async def _bind_returnee(
+    session: AsyncSession, invite: Invite, existing: Person | None, telegram_user_id: int
+) -> Redemption:
+    case = await get_case(session, invite.case.code) if invite.case else None
+    if case is None:
+        return Redemption(Outcome.INVALID)
+    if existing is not None:
+        other = await session.scalar(select(Case.id).where(Case.returnee_id == existing.id))
+        if other is not None and other != case.id:
+            return Redemption(Outcome.OTHER_ROLE, person=existing)
+    person = existing or Person(telegram_user_id=telegram_user_id, role=Role.RETURNEE)
+    session.add(person)
+    await session.flush()
+    # A new invite for a case that already had an account moves the case to the new account
+    # (a lost or replaced phone). Consent is asked again from the new account.
+    case.returnee_id = person.id
+    case.returnee = person
+    return Redemption(Outcome.JOINED, person=person, case=case)
+
+
+def _bind_staff(
+    session: AsyncSession, invite: Invite, existing: Person | None, telegram_user_id: int
+) -> Redemption:
+    if existing is not None and existing.office_id != invite.office_id:
+        return Redemption(Outcome.OTHER_ROLE, person=existing)
+    person = existing or Person(
+        telegram_user_id=telegram_user_id,
+        role=Role.STAFF,
+        office_id=invite.office_id,
+        display_name=invite.display_name,
+    )
+    session.add(person)
+    return Redemption(Outcome.JOINED, person=person)
+
+
+async def _bind_counsellor(
+    session: AsyncSession, invite: Invite, existing: Person | None, telegram_user_id: int
+) -> Redemption:
+    person = existing or Person(
+        telegram_user_id=telegram_user_id,
+        role=Role.COUNSELLOR,
+        display_name=invite.display_name,
+        organisation=invite.organisation,
+        language=invite.language,
+    )
+    session.add(person)
+    await session.flush()
+    case = None
+    if invite.case is not None:
+        case = await get_case(session, invite.case.code)
+        if all(c.id != person.id for c in case.counsellors):
+            case.counsellors.append(person)
+    return Redemption(Outcome.JOINED, person=person, case=case)

@@ -1,0 +1,75 @@
+"""Country offices: the IOM mission or partner NGO that answers a case's returnee."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.languages import is_known_language, normalise
+from bot.services import audit
+from bot.services.errors import NotFound, RuleViolation
+from storage.models import Office
+
+_OFFICE_CODE = re.compile(r"^[A-Z]{2,8}$")
+
+
+async def add_office(
+    session: AsyncSession,
+    *,
+    code: str,
+    name: str,
+    country: str,
+    timezone: str,
+    languages: list[str],
+    group_chat_id: int | None = None,
+) -> Office:
+    code = code.strip().upper()
+    if not _OFFICE_CODE.match(code):
+        raise RuleViolation(f"office code {code!r} must be 2-8 letters, e.g. RO")
+    country = country.strip().upper()
+    if country not in Locale("en").territories or not country.isalpha():
+        raise RuleViolation(f"country {country!r} is not an ISO 3166 two-letter code")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RuleViolation(f"time zone {timezone!r} is unknown, e.g. Europe/Bucharest") from None
+    codes = [normalise(language) for language in languages]
+    if not codes or not all(code_ and is_known_language(code_) for code_ in codes):
+        raise RuleViolation(f"languages {','.join(languages)!r} must be language codes, e.g. ro,en")
+    if group_chat_id is not None and group_chat_id >= 0:
+        raise RuleViolation("the staff group chat id of a supergroup is negative, e.g. -100123")
+    if not name.strip():
+        raise RuleViolation("office name must not be empty")
+    if await find_office(session, code) is not None:
+        raise RuleViolation(f"office {code} already exists")
+    office = Office(
+        code=code,
+        name=name.strip(),
+        country=country,
+        timezone=timezone,
+        languages=list(dict.fromkeys(c for c in codes if c)),
+        staff_group_chat_id=group_chat_id,
+    )
+    session.add(office)
+    await session.flush()
+    audit.record(session, "office.added", office_id=office.id)
+    return office
+
+
+async def find_office(session: AsyncSession, code: str) -> Office | None:
+    return await session.scalar(select(Office).where(Office.code == code.strip().upper()))
+
+
+async def get_office(session: AsyncSession, code: str) -> Office:
+    office = await find_office(session, code)
+    if office is None:
+        raise NotFound(f"office {code.strip().upper()} does not exist")
+    return office
+
+
+async def list_offices(session: AsyncSession) -> list[Office]:
+    return list(await session.scalars(select(Office).order_by(Office.code)))

@@ -1,0 +1,12 @@
+"""aiogram-dialog menus and wizards."""
+
+from aiogram import Router
+
+from dialogs.main_menu import main_menu_dialog
+from dialogs.onboarding import onboarding_dialog
+
+
+def dialogs_router() -> Router:
+    router = Router(name="dialogs")
+    router.include_routers(onboarding_dialog(), main_menu_dialog())
+    return router

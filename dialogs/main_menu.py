@@ -1,0 +1,115 @@
+"""The returnee's main menu: the way into everything Homeward does for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.types import CallbackQuery
+from aiogram.utils.i18n import I18n
+from aiogram_dialog import Dialog, DialogManager, Window
+from aiogram_dialog.widgets.kbd import Back, Button, Column, Select, Start, SwitchTo
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.formatting import format_date
+from bot.services.cases import case_of_returnee
+from bot.services.consent import current_consent, withdraw_consent
+from dialogs.onboarding import CONSENT_TEXT, consent_getter, language_getter
+from dialogs.states import MainMenu, Onboarding
+from dialogs.widgets import Tr, change_language, language_picker
+from storage.models import Person
+
+__all__ = ["main_menu_dialog"]
+
+
+async def privacy_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    session: AsyncSession = dialog_manager.middleware_data["session"]
+    i18n: I18n = dialog_manager.middleware_data["i18n"]
+    case = await case_of_returnee(session, dialog_manager.middleware_data["person"])
+    decision = current_consent(case) if case else None
+    granted = bool(decision and decision.granted)
+    return {
+        **await consent_getter(dialog_manager),
+        "consent_given": granted,
+        "consent_missing": not granted,
+        "since": format_date(decision.at, i18n.current_locale) if decision else "",
+    }
+
+
+async def on_language(
+    callback: CallbackQuery, _: Select[str], manager: DialogManager, code: str
+) -> None:
+    await change_language(manager, code)
+    await manager.switch_to(MainMenu.main)
+
+
+async def on_withdraw(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:
+    session: AsyncSession = manager.middleware_data["session"]
+    person: Person = manager.middleware_data["person"]
+    case = await case_of_returnee(session, person)
+    if case is not None:
+        withdraw_consent(session, case, person)
+        await session.commit()
+    await manager.switch_to(MainMenu.privacy)
+
+
+def _not_ready(label: str, widget_id: str) -> SwitchTo:
+    return SwitchTo(Tr(label), id=widget_id, state=MainMenu.not_ready)
+
+
+def main_menu_dialog() -> Dialog:
+    return Dialog(
+        Window(
+            Tr("Main menu. What would you like to do?"),
+            Column(
+                _not_ready("Write to the office", "write"),
+                _not_ready("Questions", "questions"),
+                _not_ready("My budget", "budget"),
+                _not_ready("Send a receipt", "receipt"),
+                SwitchTo(Tr("Language"), id="language", state=MainMenu.language),
+                SwitchTo(Tr("Privacy"), id="privacy", state=MainMenu.privacy),
+            ),
+            state=MainMenu.main,
+        ),
+        Window(
+            Tr("Please choose your language."),
+            language_picker(on_language),
+            SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
+            state=MainMenu.language,
+            getter=language_getter,
+        ),
+        Window(
+            Tr(CONSENT_TEXT),
+            Tr("You agreed on {since}. Your messages are passed on.", when="consent_given"),
+            Tr(
+                "You have not agreed. Nothing you write here is passed on.",
+                when="consent_missing",
+            ),
+            SwitchTo(
+                Tr("Withdraw my consent"),
+                id="withdraw",
+                state=MainMenu.withdraw,
+                when="consent_given",
+            ),
+            Start(Tr("I agree"), id="agree", state=Onboarding.consent, when="consent_missing"),
+            SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
+            state=MainMenu.privacy,
+            getter=privacy_getter,
+        ),
+        Window(
+            Tr(
+                "If you withdraw your consent, nothing you write here is passed on to your office "
+                "or your contact person until you agree again. Withdraw?"
+            ),
+            Button(Tr("Yes, withdraw"), id="confirm_withdraw", on_click=on_withdraw),
+            Back(Tr("No, go back")),
+            state=MainMenu.withdraw,
+        ),
+        Window(
+            Tr(
+                "This part of Homeward is not open yet. Your office will tell you when it is. "
+                "Language and privacy already work."
+            ),
+            SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
+            state=MainMenu.not_ready,
+        ),
+    )

@@ -1,0 +1,15 @@
+from aiogram.fsm.state import State, StatesGroup
+
+
+class Onboarding(StatesGroup):
+    language = State()
+    consent = State()
+    declined = State()
+
+
+class MainMenu(StatesGroup):
+    main = State()
+    language = State()
+    privacy = State()
+    withdraw = State()
+    not_ready = State()

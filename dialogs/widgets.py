@@ -1,0 +1,57 @@
+"""Widgets shared by the dialogs: translated text and the language picker."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from aiogram.utils.i18n import I18n, gettext
+from aiogram_dialog import DialogManager
+from aiogram_dialog.widgets.kbd import Column, Select
+from aiogram_dialog.widgets.kbd.select import OnItemClick
+from aiogram_dialog.widgets.text import Format, Text
+from aiogram_dialog.widgets.widget_event import WidgetEventProcessor
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.languages import native_name
+from bot.services.people import set_language
+from storage.models import Person
+
+
+class Tr(Text):
+    """A gettext message id, translated into the reader's language and filled from window data."""
+
+    def __init__(self, msgid: str, when: Any = None) -> None:
+        super().__init__(when=when)
+        self.msgid = msgid
+
+    async def _render_text(self, data: dict[str, Any], manager: DialogManager) -> str:
+        return gettext(self.msgid).format_map(data)
+
+
+def language_items(codes: list[str]) -> list[tuple[str, str]]:
+    return [(code, native_name(code)) for code in codes]
+
+
+async def change_language(manager: DialogManager, code: str) -> None:
+    """Store the chosen language and render the rest of this update in it."""
+    session: AsyncSession = manager.middleware_data["session"]
+    person: Person = manager.middleware_data["person"]
+    await set_language(session, person, code)
+    await session.commit()
+    i18n: I18n = manager.middleware_data["i18n"]
+    i18n.current_locale = code
+
+
+def language_picker(
+    on_click: OnItemClick[Select[str], str] | WidgetEventProcessor,
+) -> Column:
+    return Column(
+        Select(
+            Format("{item[1]}"),
+            id="language",
+            item_id_getter=operator.itemgetter(0),
+            items="languages",
+            on_click=on_click,
+        )
+    )

@@ -1,0 +1,271 @@
+"""An in-process fake Telegram Bot API server (aiohttp) for driving the real bot over HTTP.
+
+It serves getUpdates from a queue the tests fill, answers the methods the bot uses with realistic
+objects, records every call, and checks each call against the Bot API specification: the method
+exists, required parameters are there, no unknown ones. Any violation fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.spec import ApiSpec, load_spec
+
+BOT_ID = 7000001
+BOT_USER = {
+    "id": BOT_ID,
+    "is_bot": True,
+    "first_name": "Homeward",
+    "username": "homeward_test_bot",
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float
+    result: Any = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.params[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.params.get(key, default)
+
+
+@dataclass
+class ChatView:
+    """What a chat shows: messages by id, as the bot last left them."""
+
+    messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+class FakeBotApi:
+    def __init__(self, spec: ApiSpec | None = None) -> None:
+        self.spec = spec or load_spec()
+        self.calls: list[Call] = []
+        self.violations: list[str] = []
+        self.chats: dict[int, ChatView] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._new_update = asyncio.Condition()
+        self._call_made = asyncio.Condition()
+        self._confirmed_offset = 0
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ---- what tests feed in ----------------------------------------------------------------
+    async def push_update(self, kind: str, payload: dict[str, Any]) -> int:
+        update_id = next(self._update_ids)
+        async with self._new_update:
+            self._updates.append({"update_id": update_id, kind: payload})
+            self._new_update.notify_all()
+        return update_id
+
+    def next_message_id(self) -> int:
+        return next(self._message_ids)
+
+    def fail_next(self, method: str, status: int, description: str, **extra: Any) -> None:
+        """Make the next call of `method` fail the way Telegram would."""
+        self.failures.setdefault(method, []).append((status, {"description": description, **extra}))
+
+    # ---- what tests read back --------------------------------------------------------------
+    def calls_to(self, method: str, **where: Any) -> list[Call]:
+        return [
+            c
+            for c in self.calls
+            if c.method == method and all(c.params.get(k) == v for k, v in where.items())
+        ]
+
+    async def wait_for(
+        self, predicate: Callable[[Call], bool], *, after: int = 0, timeout: float = 10
+    ) -> Call:
+        deadline = time.monotonic() + timeout
+        async with self._call_made:
+            while True:
+                for call in self.calls[after:]:
+                    if predicate(call):
+                        return call
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        "the bot made no such call in time; calls: "
+                        + ", ".join(c.method for c in self.calls[after:])
+                    )
+                try:
+                    await asyncio.wait_for(self._call_made.wait(), remaining)
+                except TimeoutError:
+                    continue
+
+    async def handled(self, update_id: int, timeout: float = 10) -> None:
+        """Wait until the bot asked for updates past this one, i.e. it has handled it.
+
+        Tests poll with handle_as_tasks=False, so the next getUpdates comes only after handling.
+        """
+        deadline = time.monotonic() + timeout
+        async with self._call_made:
+            while self._confirmed_offset <= update_id:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"update {update_id} was not handled in time")
+                try:
+                    await asyncio.wait_for(self._call_made.wait(), remaining)
+                except TimeoutError:
+                    continue
+
+    # ---- the HTTP side ---------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request, method)
+        problems = self.spec.check_call(method, params)
+        self.violations.extend(problems)
+        call = Call(method=method, params=params, at=time.monotonic())
+        if method == "getUpdates":
+            result = await self._get_updates(params)
+        else:
+            failure = self.failures.get(method)
+            if failure:
+                status, body = failure.pop(0)
+                await self._record(call)
+                return web.json_response({"ok": False, "error_code": status, **body}, status=status)
+            result = self._answer(method, params)
+            returns = self.spec.methods[method].returns if method in self.spec.methods else ()
+            if isinstance(result, dict) and len(returns) >= 1 and returns[0] in self.spec.types:
+                self.violations.extend(self.spec.check_object(returns[0], result))
+        call.result = result
+        await self._record(call)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _record(self, call: Call) -> None:
+        async with self._call_made:
+            self.calls.append(call)
+            if call.method == "getUpdates":
+                self._confirmed_offset = max(self._confirmed_offset, int(call.get("offset", 0)))
+            self._call_made.notify_all()
+
+    async def _params(self, request: web.Request, method: str) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return dict(await request.json())
+        form = await request.post()
+        spec = self.spec.methods.get(method)
+        attached = {
+            value.removeprefix("attach://")
+            for value in form.values()
+            if isinstance(value, str) and value.startswith("attach://")
+        }
+        params: dict[str, Any] = {}
+        for key, value in form.items():
+            if key in attached:
+                continue
+            if not isinstance(value, str):
+                params[key] = value
+                continue
+            types = spec.types.get(key, []) if spec else []
+            if types == ["String"]:
+                params[key] = value
+                continue
+            try:
+                params[key] = json.loads(value)
+            except ValueError:
+                params[key] = value
+        return params
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset", 0))
+        # Confirmation happens on the request itself, before any waiting: that is what tells
+        # a test the previous batch has been handled.
+        async with self._call_made:
+            self._confirmed_offset = max(self._confirmed_offset, offset)
+            self._call_made.notify_all()
+        timeout = min(float(params.get("timeout", 0)), 2.0)
+        async with self._new_update:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            if not self._updates and timeout:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._new_update.wait(), timeout)
+            return [u for u in self._updates if u["update_id"] >= offset][:100]
+
+    # ---- answers -----------------------------------------------------------------------------
+    def _chat(self, chat_id: int) -> dict[str, Any]:
+        if chat_id > 0:
+            return {"id": chat_id, "type": "private", "first_name": "User"}
+        return {"id": chat_id, "type": "supergroup", "title": "Office inbox", "is_forum": True}
+
+    def _store(self, chat_id: int, message: dict[str, Any]) -> dict[str, Any]:
+        self.chats.setdefault(chat_id, ChatView()).messages[message["message_id"]] = message
+        return message
+
+    def _answer(self, method: str, params: dict[str, Any]) -> Any:
+        now = int(time.time())
+        if method == "getMe":
+            return dict(BOT_USER)
+        if method == "sendMessage":
+            chat_id = int(params["chat_id"])
+            message = {
+                "message_id": self.next_message_id(),
+                "date": now,
+                "chat": self._chat(chat_id),
+                "from": {k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")},
+                "text": params["text"],
+            }
+            if "reply_markup" in params and "inline_keyboard" in params["reply_markup"]:
+                message["reply_markup"] = params["reply_markup"]
+            return self._store(chat_id, message)
+        if method in ("editMessageText", "editMessageReplyMarkup"):
+            chat_id = int(params["chat_id"])
+            view = self.chats.setdefault(chat_id, ChatView())
+            message = dict(view.messages.get(int(params["message_id"]), {}))
+            if not message:
+                self.violations.append(f"{method}: message {params['message_id']} not in chat")
+                return True
+            message["edit_date"] = now
+            if "text" in params:
+                message["text"] = params["text"]
+            if "reply_markup" in params:
+                message["reply_markup"] = params["reply_markup"]
+            else:
+                message.pop("reply_markup", None)
+            return self._store(chat_id, message)
+        if method == "deleteMessage":
+            self.chats.get(int(params["chat_id"]), ChatView()).messages.pop(
+                int(params["message_id"]), None
+            )
+            return True
+        returns = self.spec.methods[method].returns if method in self.spec.methods else ()
+        if returns == ("Boolean",):
+            return True
+        self.violations.append(f"{method}: the fake server does not answer this method yet")
+        return True
