@@ -29,7 +29,7 @@ lint: setup
 catalogs: setup
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k Tr -k __ --no-location --sort-output \
 		--project=Homeward -o locales/messages.pot .
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-location --ignore-obsolete
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --ignore-obsolete --no-fuzzy-matching
 
 bench: setup
 	$(BIN)/python -m bench.onboarding
