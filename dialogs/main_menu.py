@@ -7,16 +7,15 @@ from typing import Any
 from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import I18n
 from aiogram_dialog import Dialog, DialogManager, Window
-from aiogram_dialog.widgets.kbd import Back, Button, Column, Select, Start, SwitchTo
+from aiogram_dialog.widgets.kbd import Back, Button, Column, Select, SwitchTo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.formatting import format_date
 from bot.services.cases import case_of_returnee
-from bot.services.consent import current_consent, withdraw_consent
-from dialogs.onboarding import CONSENT_TEXT, consent_getter, language_getter
-from dialogs.states import MainMenu, Onboarding
+from bot.services.consent import current_consent
+from dialogs.onboarding import CONSENT_TEXT, consent_getter, language_getter, record_decision
+from dialogs.states import MainMenu
 from dialogs.widgets import Tr, change_language, language_picker
-from storage.models import Person
 
 __all__ = ["main_menu_dialog"]
 
@@ -43,17 +42,18 @@ async def on_language(
 
 
 async def on_withdraw(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:
-    session: AsyncSession = manager.middleware_data["session"]
-    person: Person = manager.middleware_data["person"]
-    case = await case_of_returnee(session, person)
-    if case is not None:
-        withdraw_consent(session, case, person)
-        await session.commit()
+    await record_decision(manager, granted=False)
     await manager.switch_to(MainMenu.privacy)
 
 
-def _not_ready(label: str, widget_id: str) -> SwitchTo:
-    return SwitchTo(Tr(label), id=widget_id, state=MainMenu.not_ready)
+async def on_agree(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:
+    # The consent text is already on screen here, so agreeing takes effect at once.
+    await record_decision(manager, granted=True)
+    await manager.switch_to(MainMenu.privacy)
+
+
+def _not_ready(label: Tr, widget_id: str) -> SwitchTo:
+    return SwitchTo(label, id=widget_id, state=MainMenu.not_ready)
 
 
 def main_menu_dialog() -> Dialog:
@@ -61,10 +61,10 @@ def main_menu_dialog() -> Dialog:
         Window(
             Tr("Main menu. What would you like to do?"),
             Column(
-                _not_ready("Write to the office", "write"),
-                _not_ready("Questions", "questions"),
-                _not_ready("My budget", "budget"),
-                _not_ready("Send a receipt", "receipt"),
+                _not_ready(Tr("Write to the office"), "write"),
+                _not_ready(Tr("Questions"), "questions"),
+                _not_ready(Tr("My budget"), "budget"),
+                _not_ready(Tr("Send a receipt"), "receipt"),
                 SwitchTo(Tr("Language"), id="language", state=MainMenu.language),
                 SwitchTo(Tr("Privacy"), id="privacy", state=MainMenu.privacy),
             ),
@@ -90,7 +90,7 @@ def main_menu_dialog() -> Dialog:
                 state=MainMenu.withdraw,
                 when="consent_given",
             ),
-            Start(Tr("I agree"), id="agree", state=Onboarding.consent, when="consent_missing"),
+            Button(Tr("I agree"), id="agree", on_click=on_agree, when="consent_missing"),
             SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
             state=MainMenu.privacy,
             getter=privacy_getter,

@@ -55,7 +55,8 @@ async def on_language(
     await manager.switch_to(Onboarding.consent)
 
 
-async def _decide(manager: DialogManager, *, granted: bool) -> bool:
+async def record_decision(manager: DialogManager, *, granted: bool) -> bool:
+    """Store the returnee's consent decision; False if the account has no case."""
     session: AsyncSession = manager.middleware_data["session"]
     person: Person = manager.middleware_data["person"]
     case = await case_of_returnee(session, person)
@@ -67,12 +68,12 @@ async def _decide(manager: DialogManager, *, granted: bool) -> bool:
 
 
 async def on_agree(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:
-    if await _decide(manager, granted=True):
+    if await record_decision(manager, granted=True):
         await manager.start(MainMenu.main, mode=StartMode.RESET_STACK)
 
 
 async def on_decline(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:
-    if await _decide(manager, granted=False):
+    if await record_decision(manager, granted=False):
         await manager.switch_to(Onboarding.declined)
 
 

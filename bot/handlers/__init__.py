@@ -10,11 +10,11 @@ def build_router() -> Router:
     # Issue 2 serves private chats only; staff groups come with the shared inbox.
     router.message.filter(F.chat.type == "private")
     router.include_routers(
-        errors.router,
-        start.router,
-        returnee.router,
-        counsellor.router,
-        staff.router,
-        unknown.router,
+        errors.build_router(),
+        start.build_router(),
+        returnee.build_router(),
+        counsellor.build_router(),
+        staff.build_router(),
+        unknown.build_router(),
     )
     return router

@@ -10,16 +10,11 @@ from bot.filters import HasRole
 from bot.handlers.welcome import counsellor_cases_text
 from storage.models import Person, Role
 
-router = Router(name="counsellor")
-router.message.filter(HasRole(Role.COUNSELLOR))
 
-
-@router.message(Command("cases"))
 async def list_cases(message: Message, session: AsyncSession, person: Person) -> None:
     await message.answer(await counsellor_cases_text(session, person))
 
 
-@router.message()
 async def counsellor_help(message: Message) -> None:
     await message.answer(
         _(
@@ -27,3 +22,11 @@ async def counsellor_help(message: Message) -> None:
             "/cases shows your cases."
         )
     )
+
+
+def build_router() -> Router:
+    router = Router(name="counsellor")
+    router.message.filter(HasRole(Role.COUNSELLOR))
+    router.message.register(list_cases, Command("cases"))
+    router.message.register(counsellor_help)
+    return router

@@ -16,10 +16,8 @@ from dialogs.states import MainMenu
 from storage.models import Role
 
 logger = logging.getLogger(__name__)
-router = Router(name="errors")
 
 
-@router.errors(ExceptionTypeFilter(UnknownIntent, OutdatedIntent, UnknownState))
 async def stale_button(event: ErrorEvent, dialog_manager: DialogManager, role: Role | None) -> None:
     callback = event.update.callback_query
     if callback is not None:
@@ -28,7 +26,6 @@ async def stale_button(event: ErrorEvent, dialog_manager: DialogManager, role: R
         await dialog_manager.start(MainMenu.main, mode=StartMode.RESET_STACK)
 
 
-@router.errors()
 async def unexpected(event: ErrorEvent) -> None:
     # Update id, exception type and where it was raised: exception messages can quote user text.
     frames = traceback.extract_tb(event.exception.__traceback__)
@@ -36,3 +33,12 @@ async def unexpected(event: ErrorEvent) -> None:
     logger.error(
         "update %s failed: %s at %s", event.update.update_id, type(event.exception).__name__, where
     )
+
+
+def build_router() -> Router:
+    router = Router(name="errors")
+    router.errors.register(
+        stale_button, ExceptionTypeFilter(UnknownIntent, OutdatedIntent, UnknownState)
+    )
+    router.errors.register(unexpected)
+    return router

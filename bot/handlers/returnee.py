@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
-from aiogram_dialog import DialogManager, StartMode
+from aiogram_dialog import DialogManager, ShowMode, StartMode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filters import HasRole
@@ -14,9 +14,6 @@ from bot.services.cases import case_of_returnee
 from bot.services.consent import current_consent, has_consent
 from dialogs.states import MainMenu, Onboarding
 from storage.models import Person, Role
-
-router = Router(name="returnee")
-router.message.filter(HasRole(Role.RETURNEE))
 
 
 async def show_home(manager: DialogManager, person: Person, session: AsyncSession) -> None:
@@ -42,22 +39,18 @@ def no_case_text() -> str:
     )
 
 
-@router.message(Command("menu"))
 async def open_menu(message: Message, dialog_manager: DialogManager) -> None:
     await dialog_manager.start(MainMenu.main, mode=StartMode.RESET_STACK)
 
 
-@router.message(Command("language"))
 async def open_language(message: Message, dialog_manager: DialogManager) -> None:
     await dialog_manager.start(MainMenu.language, mode=StartMode.RESET_STACK)
 
 
-@router.message(Command("privacy"))
 async def open_privacy(message: Message, dialog_manager: DialogManager) -> None:
     await dialog_manager.start(MainMenu.privacy, mode=StartMode.RESET_STACK)
 
 
-@router.message(Command("help"))
 async def returnee_help(message: Message) -> None:
     await message.answer(
         _(
@@ -68,7 +61,6 @@ async def returnee_help(message: Message) -> None:
     )
 
 
-@router.message()
 async def returnee_wrote(
     message: Message, session: AsyncSession, person: Person, dialog_manager: DialogManager
 ) -> None:
@@ -83,5 +75,20 @@ async def returnee_wrote(
                 "Open /privacy to read what is shared and to agree."
             )
         )
+        # The consent screen right below the explanation, not on an older message up the chat.
+        await dialog_manager.start(
+            Onboarding.consent, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND
+        )
         return
     await dialog_manager.start(MainMenu.main, mode=StartMode.RESET_STACK)
+
+
+def build_router() -> Router:
+    router = Router(name="returnee")
+    router.message.filter(HasRole(Role.RETURNEE))
+    router.message.register(open_menu, Command("menu"))
+    router.message.register(open_language, Command("language"))
+    router.message.register(open_privacy, Command("privacy"))
+    router.message.register(returnee_help, Command("help"))
+    router.message.register(returnee_wrote)
+    return router

@@ -17,13 +17,8 @@ from bot.services import invites
 from bot.services.invite_guard import InviteGuard
 from storage.models import Person, Role
 
-router = Router(name="start")
-
-_REFUSALS = {
-    invites.Outcome.INVALID: "invalid",
-    invites.Outcome.USED: "used",
-    invites.Outcome.EXPIRED: "expired",
-}
+# Outcomes that count as a guess against the account's allowance.
+_GUESSES = frozenset({invites.Outcome.INVALID, invites.Outcome.USED, invites.Outcome.EXPIRED})
 
 
 def _refusal_text(outcome: invites.Outcome) -> str:
@@ -47,7 +42,6 @@ def _refusal_text(outcome: invites.Outcome) -> str:
     )
 
 
-@router.message(CommandStart(deep_link=True))
 async def start_with_invite(
     message: Message,
     command: CommandObject,
@@ -69,7 +63,7 @@ async def start_with_invite(
         return
     redemption = await invites.redeem(session, token=command.args or "", telegram_user_id=user_id)
     if redemption.outcome is not invites.Outcome.JOINED or redemption.person is None:
-        if redemption.outcome in _REFUSALS:
+        if redemption.outcome in _GUESSES:
             invite_guard.failed(user_id)
         await message.answer(_refusal_text(redemption.outcome))
         return
@@ -86,7 +80,6 @@ async def start_with_invite(
     await greet_registered(message, session, person)
 
 
-@router.message(CommandStart())
 async def start_again(
     message: Message, session: AsyncSession, person: Person | None, dialog_manager: DialogManager
 ) -> None:
@@ -104,3 +97,10 @@ def unknown_text() -> str:
         "personal invitation link from your counsellor or your office. If you have one, "
         "please open it again."
     )
+
+
+def build_router() -> Router:
+    router = Router(name="start")
+    router.message.register(start_with_invite, CommandStart(deep_link=True))
+    router.message.register(start_again, CommandStart())
+    return router

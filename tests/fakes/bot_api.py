@@ -51,6 +51,13 @@ class ChatView:
     """What a chat shows: messages by id, as the bot last left them."""
 
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Message ids in the order the bot last sent or edited them: what the user saw change last.
+    touched: list[int] = field(default_factory=list)
+
+    def touch(self, message_id: int) -> None:
+        if message_id in self.touched:
+            self.touched.remove(message_id)
+        self.touched.append(message_id)
 
 
 class FakeBotApi:
@@ -225,7 +232,9 @@ class FakeBotApi:
         return {"id": chat_id, "type": "supergroup", "title": "Office inbox", "is_forum": True}
 
     def _store(self, chat_id: int, message: dict[str, Any]) -> dict[str, Any]:
-        self.chats.setdefault(chat_id, ChatView()).messages[message["message_id"]] = message
+        view = self.chats.setdefault(chat_id, ChatView())
+        view.messages[message["message_id"]] = message
+        view.touch(message["message_id"])
         return message
 
     def _answer(self, method: str, params: dict[str, Any]) -> Any:

@@ -83,16 +83,18 @@ class TelegramUser:
 
     # ---- reading the chat --------------------------------------------------------------------
     def messages(self) -> list[dict[str, Any]]:
+        """The bot's messages in this chat, in the order they were last sent or edited."""
         view = self.api.chats.get(self.id)
-        return [view.messages[k] for k in sorted(view.messages)] if view else []
+        return [view.messages[k] for k in view.touched if k in view.messages] if view else []
 
     def last_text(self) -> str:
+        """The text of the message the bot changed last."""
         messages = self.messages()
         assert messages, "the bot has not written to this user"
         return messages[-1].get("text", "")
 
     def buttons(self) -> list[str]:
-        """Labels of the inline buttons on the newest message, row by row."""
+        """Labels of the inline buttons on the message the bot changed last, row by row."""
         messages = self.messages()
         if not messages:
             return []
