@@ -138,6 +138,7 @@ class RunningBot:
     async def stop(self) -> None:
         if self._task is not None:
             await self.app.dispatcher.stop_polling()
+            await self.api.wake_pollers()
             await asyncio.wait_for(self._task, 10)
         await self.app.close()
 

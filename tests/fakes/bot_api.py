@@ -102,6 +102,11 @@ class FakeBotApi:
             self._new_update.notify_all()
         return update_id
 
+    async def wake_pollers(self) -> None:
+        """Answer a waiting getUpdates at once, so a stopping bot need not sit out its timeout."""
+        async with self._new_update:
+            self._new_update.notify_all()
+
     def next_message_id(self) -> int:
         return next(self._message_ids)
 
