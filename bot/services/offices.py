@@ -15,6 +15,8 @@ from bot.services.errors import NotFound, RuleViolation
 from storage.models import Office
 
 _OFFICE_CODE = re.compile(r"^[A-Z]{2,8}$")
+# CLDR names these regions, but they are groupings or placeholders, not countries.
+_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"})
 
 
 async def add_office(
@@ -31,7 +33,11 @@ async def add_office(
     if not _OFFICE_CODE.match(code):
         raise RuleViolation(f"office code {code!r} must be 2-8 letters, e.g. RO")
     country = country.strip().upper()
-    if country not in Locale("en").territories or not country.isalpha():
+    if (
+        country not in Locale("en").territories
+        or not country.isalpha()
+        or country in _NOT_COUNTRIES
+    ):
         raise RuleViolation(f"country {country!r} is not an ISO 3166 two-letter code")
     try:
         ZoneInfo(timezone)

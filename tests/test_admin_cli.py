@@ -1,0 +1,245 @@
+"""The admin command line: it does what it says, and on any error writes nothing and exits 2."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.cli import main
+from bot.services.invites import hash_token
+from storage.db import create_engine, create_sessionmaker
+from storage.models import AuditEvent, Case, Invite, Office, Person, Role
+
+OFFICE = [
+    "admin",
+    "office",
+    "add",
+    "--code",
+    "RO",
+    "--name",
+    "IOM Bucharest",
+    "--country",
+    "RO",
+    "--timezone",
+    "Europe/Bucharest",
+    "--languages",
+    "ro,en",
+    "--group-chat-id",
+    "-100123",
+]
+
+
+@pytest.fixture
+def cli(database_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("BOT_USERNAME", "homeward_test_bot")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def row_counts(database_url: str) -> list[int]:
+    async def count() -> list[int]:
+        engine = create_engine(database_url)
+        async with create_sessionmaker(engine)() as session:
+            values = [
+                await session.scalar(select(func.count()).select_from(model))
+                for model in (Office, Case, Person, Invite, AuditEvent)
+            ]
+        await engine.dispose()
+        return values
+
+    return asyncio.run(count())
+
+
+def test_office_staff_counsellor_case_and_invite(cli, database_url):
+    assert cli(*OFFICE)[0] == 0
+    assert (
+        cli("admin", "staff", "add", "--office", "RO", "--telegram-id", "111", "--name", "Ana")[0]
+        == 0
+    )
+    assert (
+        cli(
+            "admin",
+            "counsellor",
+            "add",
+            "--telegram-id",
+            "222",
+            "--name",
+            "Mette",
+            "--organisation",
+            "CMM",
+            "--language",
+            "da",
+        )[0]
+        == 0
+    )
+    code, out, _ = cli(
+        "admin",
+        "case",
+        "add",
+        "--office",
+        "RO",
+        "--code",
+        "RO-0007",
+        "--language",
+        "ro",
+        "--return-date",
+        "2026-10-01",
+        "--counsellor",
+        "222",
+    )
+    assert (code, out.strip()) == (0, "case RO-0007 added")
+
+    code, out, _ = cli("admin", "invite", "returnee", "--case", "RO-0007")
+    assert code == 0
+    link = out.splitlines()[0]
+    assert link.startswith("https://t.me/homeward_test_bot?start=")
+    token = link.split("start=")[1]
+
+    code, out, _ = cli("admin", "case", "list")
+    assert code == 0
+    assert out.split("\t")[:5] == ["RO-0007", "RO", "ro", "preparing", "2026-10-01"]
+    code, out, _ = cli("admin", "office", "list")
+    assert out.startswith("RO\tIOM Bucharest\tRO\tEurope/Bucharest\tro,en\t-100123")
+
+    async def check() -> None:
+        engine = create_engine(database_url)
+        async with create_sessionmaker(engine)() as session:
+            invite = await session.scalar(select(Invite))
+            assert invite.token_hash == hash_token(token)
+            staff = await session.scalar(select(Person).where(Person.role == Role.STAFF))
+            assert staff.display_name == "Ana"
+            assert await session.scalar(select(func.count()).select_from(AuditEvent)) >= 5
+        await engine.dispose()
+
+    asyncio.run(check())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            [
+                "admin",
+                "case",
+                "add",
+                "--office",
+                "RO",
+                "--code",
+                "RO-0001",
+                "--language",
+                "ro",
+                "--counsellor",
+                "999",
+            ],
+            "no counsellor with Telegram user id 999",
+        ),
+        (
+            ["admin", "case", "add", "--office", "XX", "--code", "XX-0001", "--language", "ro"],
+            "office XX does not exist",
+        ),
+        (
+            ["admin", "case", "add", "--office", "RO", "--code", "BG-0001", "--language", "ro"],
+            "must look like RO-0007",
+        ),
+        (
+            [
+                "admin",
+                "case",
+                "add",
+                "--office",
+                "RO",
+                "--code",
+                "RO-0001",
+                "--language",
+                "ro",
+                "--return-date",
+                "1 October",
+            ],
+            "is not a date",
+        ),
+        (
+            [
+                "admin",
+                "office",
+                "add",
+                "--code",
+                "BG",
+                "--name",
+                "IOM Sofia",
+                "--country",
+                "BG",
+                "--timezone",
+                "Mars/Olympus",
+                "--languages",
+                "bg",
+            ],
+            "time zone",
+        ),
+        (
+            [
+                "admin",
+                "office",
+                "add",
+                "--code",
+                "BG",
+                "--name",
+                "IOM Sofia",
+                "--country",
+                "ZZ",
+                "--timezone",
+                "Europe/Sofia",
+                "--languages",
+                "bg",
+            ],
+            "country",
+        ),
+        (
+            ["admin", "staff", "add", "--office", "RO", "--telegram-id", "abc", "--name", "Ana"],
+            "invalid int value",
+        ),
+        (["admin", "invite", "returnee", "--case", "RO-9999"], "case RO-9999 does not exist"),
+        (["admin", "office", "frobnicate"], "invalid choice"),
+        (["admin"], "required"),
+    ],
+)
+def test_bad_arguments_get_one_line_exit_2_and_write_nothing(cli, database_url, argv, message):
+    assert cli(*OFFICE)[0] == 0
+    before = row_counts(database_url)
+    code, out, err = cli(*argv)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+    assert row_counts(database_url) == before
+
+
+def test_duplicates_are_refused(cli):
+    assert cli(*OFFICE)[0] == 0
+    code, _, err = cli(*OFFICE)
+    assert code == 2
+    assert "office RO already exists" in err
+
+
+def test_every_level_has_help(cli):
+    for argv in (
+        ["--help"],
+        ["admin", "--help"],
+        ["admin", "case", "--help"],
+        ["admin", "case", "add", "--help"],
+        ["admin", "invite", "returnee", "--help"],
+    ):
+        code, out, _ = cli(*argv)
+        assert code == 0
+        assert "usage:" in out
