@@ -27,6 +27,7 @@ def build_parser() -> ArgumentParser:
     commands.add_parser("run", help="run the bot with long polling")
     commands.add_parser("webhook", help="run the bot as a webhook server")
     commands.add_parser("migrate", help="apply database migrations and exit")
+    commands.add_parser("check", help="exit 0 if the database (and Redis, if set) answer")
     add_admin_commands(commands.add_parser("admin", help="manage offices, people, cases, invites"))
     return parser
 
@@ -40,6 +41,15 @@ async def _migrate(settings: Settings) -> None:
         await upgrade_to_head(engine)
     finally:
         await engine.dispose()
+
+
+async def _check(settings: Settings) -> int:
+    from bot.health import check_dependencies
+
+    problems = await check_dependencies(settings)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_webhook(settings))
         elif args.command == "migrate":
             asyncio.run(_migrate(settings))
+        elif args.command == "check":
+            return asyncio.run(_check(settings))
         else:
             from bot.admin_cli import run_admin
 

@@ -243,3 +243,12 @@ def test_every_level_has_help(cli):
         code, out, _ = cli(*argv)
         assert code == 0
         assert "usage:" in out
+
+
+def test_check_reports_an_unmigrated_database_then_passes(cli, monkeypatch):
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    code, _, err = cli("check")
+    assert code == 1
+    assert "database schema is at None" in err
+    assert cli("migrate")[0] == 0
+    assert cli("check") == (0, "", "")

@@ -67,7 +67,8 @@ async def test_onboarding_in_every_language(running_bot, language):
     assert case.consents[-1].language == language
     async with running_bot.session() as session:
         person = await session.scalar(select(Person).where(Person.telegram_user_id == 501))
-        assert person.role is Role.RETURNEE and person.language == language
+        assert person.role is Role.RETURNEE
+        assert person.language == language
 
 
 async def test_language_picker_lists_office_languages_first(running_bot):
@@ -254,7 +255,8 @@ async def test_invite_token_is_stored_only_as_a_hash(running_bot):
     async with running_bot.session() as session:
         token = await office_with_case(session)
         stored = await session.scalar(select(Invite.token_hash))
-    assert stored == invites.hash_token(token) and token not in stored
+    assert stored == invites.hash_token(token)
+    assert token not in stored
     assert len(token) == 22  # 128 random bits, URL-safe
 
 
@@ -296,7 +298,8 @@ async def test_staff_invite_binds_account_to_the_office(running_bot):
     assert ana.last_text().startswith("Welcome, Ana. You are registered as staff of IOM RO.")
     async with running_bot.session() as session:
         person = await session.scalar(select(Person).where(Person.telegram_user_id == 111))
-        assert person.role is Role.STAFF and person.display_name == "Ana"
+        assert person.role is Role.STAFF
+        assert person.display_name == "Ana"
 
 
 async def test_an_account_cannot_take_a_second_role(running_bot):

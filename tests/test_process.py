@@ -122,7 +122,7 @@ async def test_webhook_rejects_requests_without_the_secret(fake_api, tmp_path):
     env = bot_env(
         fake_api,
         f"sqlite+aiosqlite:///{tmp_path / 'hw.db'}",
-        WEBHOOK_URL=f"https://bot.example.org/tg/hook",
+        WEBHOOK_URL="https://bot.example.org/tg/hook",
         WEBHOOK_SECRET="s3cret-value",
         WEBHOOK_HOST="127.0.0.1",
         WEBHOOK_PORT=str(port),
