@@ -67,7 +67,7 @@ def create_bot(settings: Settings) -> Bot:
 
 def create_app(settings: Settings) -> App:
     """Build the whole bot without touching the network or the database yet."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, settings.update_concurrency)
     sessionmaker = create_sessionmaker(engine)
     i18n = create_i18n(settings.default_locale)
     storage, isolation = _fsm_storage(settings, sessionmaker)

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"  # noqa: S104 - the webhook server listens inside its container
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     default_locale: str = "en"
+    # Updates handled at once; each may hold two database connections (its session and the
+    # FSM storage's), so the connection pool is sized from this.
+    update_concurrency: int = Field(default=8, ge=1, le=100)
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
     # Failed invite tokens tolerated from one account before it has to wait.
     invite_attempts: int = Field(default=5, ge=1)

@@ -28,6 +28,7 @@ async def run_polling(settings: Settings) -> None:
             allowed_updates=app.dispatcher.resolve_used_update_types(),
             handle_signals=True,
             close_bot_session=False,
+            tasks_concurrency_limit=settings.update_concurrency,
         )
     finally:
         await app.close()
@@ -61,6 +62,7 @@ async def run_webhook(settings: Settings) -> None:
             secret_token=secret,
             allowed_updates=app.dispatcher.resolve_used_update_types(),
             drop_pending_updates=False,
+            max_connections=settings.update_concurrency,
         )
         logger.info("webhook server on %s:%s", settings.webhook_host, settings.webhook_port)
         await _until_stopped()
