@@ -9,6 +9,8 @@ from aiogram.client.telegram import PRODUCTION
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.paths import PROJECT_ROOT
+
 # Telegram bot tokens look like "123456789:AA..." (numeric bot id, colon, secret part).
 _TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 _PRODUCTION_BASE = PRODUCTION.base.split("/bot{token}")[0]
@@ -24,7 +26,8 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     bot_username: str | None = None
     telegram_api_base: str = _PRODUCTION_BASE
-    database_url: str = "sqlite+aiosqlite:///data/homeward.db"
+    # Next to the code, not the working directory, so every command finds the same database.
+    database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'homeward.db'}"
     redis_url: str | None = None
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None

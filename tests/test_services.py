@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.formatting import format_date, format_money, format_number
 from bot.services import cases, invites, offices, people
@@ -13,7 +15,9 @@ from bot.services.clock import utcnow
 from bot.services.consent import give_consent, has_consent, withdraw_consent
 from bot.services.errors import NotFound, RuleViolation
 from bot.services.invite_guard import InviteGuard
-from storage.models import CaseStatus, Invite, Role
+from storage.db import create_engine, create_sessionmaker
+from storage.migrate import upgrade_to_head
+from storage.models import Case, CaseStatus, Invite, Person, Role
 from tests.world import office_with_case
 
 
@@ -109,3 +113,32 @@ def test_dates_numbers_and_money_follow_the_locale():
     assert format_number(3000, "da") == "3.000"
     assert format_money(150, "USD", "en") == "$150.00"
     assert format_money(150, "USD", "fr") == "150,00\xa0$US"
+
+
+async def test_two_accounts_racing_for_one_invite_never_both_get_the_case(database_url):
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    sessions = create_sessionmaker(engine)
+    async with sessions() as session:
+        token = await office_with_case(session)
+
+    async def redeem_as(telegram_user_id: int) -> str:
+        async with sessions() as session:
+            try:
+                result = await invites.redeem(
+                    session, token=token, telegram_user_id=telegram_user_id
+                )
+                if result.outcome is invites.Outcome.JOINED:
+                    await session.commit()
+            except OperationalError:  # SQLite refuses the slower writer outright
+                return "refused"
+            return str(result.outcome)
+
+    outcomes = await asyncio.gather(redeem_as(501), redeem_as(502))
+    assert sorted(outcomes).count("joined") == 1
+    async with sessions() as session:
+        case = await session.scalar(select(Case))
+        returnee = await session.get(Person, case.returnee_id)
+        assert returnee.telegram_user_id in (501, 502)
+        assert outcomes[[501, 502].index(returnee.telegram_user_id)] == "joined"
+    await engine.dispose()

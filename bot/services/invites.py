@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -133,7 +133,6 @@ async def redeem(
         select(Invite)
         .where(Invite.token_hash == hash_token(token))
         .options(selectinload(Invite.case).selectinload(Case.office), selectinload(Invite.office))
-        .with_for_update()
     )
     if invite is None:
         return Redemption(Outcome.INVALID)
@@ -143,8 +142,12 @@ async def redeem(
         return Redemption(Outcome.EXPIRED)
 
     existing = await find_by_telegram_id(session, telegram_user_id)
-    if existing is not None and existing.role is not invite.role:
+    if invite.role is Role.RETURNEE and invite.case is None:
+        return Redemption(Outcome.INVALID)
+    if not await _may_take(session, invite, existing):
         return Redemption(Outcome.OTHER_ROLE, person=existing)
+    if not await _claim(session, invite, now):
+        return Redemption(Outcome.USED)
 
     if invite.role is Role.RETURNEE:
         redemption = await _bind_returnee(session, invite, existing, telegram_user_id)
@@ -152,29 +155,50 @@ async def redeem(
         redemption = _bind_staff(session, invite, existing, telegram_user_id)
     else:
         redemption = await _bind_counsellor(session, invite, existing, telegram_user_id)
-    if redemption.outcome is Outcome.JOINED:
-        invite.used_at = now
-        await session.flush()
-        audit.record(
-            session,
-            f"invite.redeemed.{invite.role}",
-            actor_id=redemption.person.id if redemption.person else None,
-            case_id=invite.case_id,
-            office_id=invite.office_id,
-        )
+    await session.flush()
+    audit.record(
+        session,
+        f"invite.redeemed.{invite.role}",
+        actor_id=redemption.person.id if redemption.person else None,
+        case_id=invite.case_id,
+        office_id=invite.office_id,
+    )
     return redemption
+
+
+async def _may_take(session: AsyncSession, invite: Invite, existing: Person | None) -> bool:
+    """An account holds one role: one case as a returnee, one office as staff."""
+    if existing is None:
+        return True
+    if existing.role is not invite.role:
+        return False
+    if invite.role is Role.RETURNEE:
+        other = await session.scalar(select(Case.id).where(Case.returnee_id == existing.id))
+        return other is None or other == invite.case_id
+    if invite.role is Role.STAFF:
+        return existing.office_id == invite.office_id
+    return True
+
+
+async def _claim(session: AsyncSession, invite: Invite, now: datetime) -> bool:
+    """Mark the invite used, if nobody else did first: one conditional UPDATE, on any database."""
+    claimed = await session.execute(
+        update(Invite)
+        .where(Invite.id == invite.id, Invite.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return False
+    invite.used_at = now
+    return True
 
 
 async def _bind_returnee(
     session: AsyncSession, invite: Invite, existing: Person | None, telegram_user_id: int
 ) -> Redemption:
-    case = await get_case(session, invite.case.code) if invite.case else None
-    if case is None:
-        return Redemption(Outcome.INVALID)
-    if existing is not None:
-        other = await session.scalar(select(Case.id).where(Case.returnee_id == existing.id))
-        if other is not None and other != case.id:
-            return Redemption(Outcome.OTHER_ROLE, person=existing)
+    assert invite.case is not None
+    case = await get_case(session, invite.case.code)
     person = existing or Person(telegram_user_id=telegram_user_id, role=Role.RETURNEE)
     session.add(person)
     await session.flush()
@@ -188,8 +212,6 @@ async def _bind_returnee(
 def _bind_staff(
     session: AsyncSession, invite: Invite, existing: Person | None, telegram_user_id: int
 ) -> Redemption:
-    if existing is not None and existing.office_id != invite.office_id:
-        return Redemption(Outcome.OTHER_ROLE, person=existing)
     person = existing or Person(
         telegram_user_id=telegram_user_id,
         role=Role.STAFF,
