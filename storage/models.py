@@ -19,9 +19,12 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Index,
+    Integer,
     String,
     Table,
     Text,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -107,9 +110,18 @@ class Case(Base):
     )
     return_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Where the case lives in its office's inbox: the staff group and the case's forum topic.
+    # The Bot API cannot list topics, so this mapping is the only record of them.
+    inbox_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    topic_id: Mapped[int | None] = mapped_column(Integer)
+    card_message_id: Mapped[int | None] = mapped_column(Integer)
+    assigned_staff_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    # The returnee blocked the bot: office messages wait until they write again.
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     office: Mapped[Office] = relationship(back_populates="cases")
     returnee: Mapped[Person | None] = relationship(foreign_keys=[returnee_id])
+    assigned_staff: Mapped[Person | None] = relationship(foreign_keys=[assigned_staff_id])
     counsellors: Mapped[list[Person]] = relationship(
         secondary=case_counsellors, back_populates="counselled_cases"
     )
@@ -168,6 +180,71 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class Direction(enum.StrEnum):
+    FROM_RETURNEE = "from_returnee"
+    TO_RETURNEE = "to_returnee"
+    FROM_COUNSELLOR = "from_counsellor"
+    TO_COUNSELLOR = "to_counsellor"
+    OFFICE_NOTICE = "office_notice"
+
+
+class Relay(Base):
+    """One message carried between a private chat and a case topic, by ids only.
+
+    It pairs the original with its copy, so that replies and edits can follow either way.
+    """
+
+    __tablename__ = "relays"
+    __table_args__ = (
+        Index("ix_relays_source", "source_chat_id", "source_message_id"),
+        Index("ix_relays_copy", "copy_chat_id", "copy_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    source_chat_id: Mapped[int] = mapped_column(BigInteger)
+    source_message_id: Mapped[int] = mapped_column(Integer)
+    copy_chat_id: Mapped[int] = mapped_column(BigInteger)
+    copy_message_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    HELD = "held"  # waiting for something outside the sender, e.g. a returnee who blocked the bot
+    FAILED = "failed"
+
+
+class OutboxItem(Base):
+    """A message waiting to be sent. Kept until Telegram confirms it, so a restart loses nothing.
+
+    The payload holds what the send needs (ids for copies; text only where the bot writes
+    text itself) and is emptied once the message is delivered.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    destination: Mapped[str] = mapped_column(String(16))  # "topic" or "private"
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "outbox_direction"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    status: Mapped[OutboxStatus] = mapped_column(
+        _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class FsmRecord(Base):
     """aiogram FSM and aiogram-dialog state, so a restart never loses a half-finished dialog."""
 
@@ -187,10 +264,14 @@ __all__ = [
     "Case",
     "CaseStatus",
     "Consent",
+    "Direction",
     "FsmRecord",
     "Invite",
     "Office",
+    "OutboxItem",
+    "OutboxStatus",
     "Person",
+    "Relay",
     "Role",
     "case_counsellors",
 ]
