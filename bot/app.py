@@ -16,7 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.commands import register_default_commands
 from bot.config import Settings
+from bot.delivery.limits import Limit, Limits
+from bot.delivery.sender import Sender
 from bot.handlers import build_router
+from bot.handlers.once import Once
 from bot.i18n import PersonLocaleMiddleware, create_i18n
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
@@ -35,6 +38,7 @@ class App:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     i18n: I18n
+    sender: Sender
 
     async def prepare(self) -> None:
         """Everything that must happen before the first update: schema, command menus."""
@@ -60,6 +64,14 @@ def _fsm_storage(
     return SqlStorage(sessionmaker), SimpleEventIsolation()
 
 
+def _limits(settings: Settings) -> Limits:
+    return Limits(
+        overall=Limit(settings.send_overall_per_second, 1.0),
+        per_group=Limit(settings.send_group_per_minute, settings.send_group_window_seconds),
+        per_private=Limit(settings.send_private_burst, float(settings.send_private_burst)),
+    )
+
+
 def create_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     return Bot(token=settings.token, session=session)
@@ -80,14 +92,22 @@ def create_app(settings: Settings) -> App:
     # Order matters: a session first, then who is speaking, then their language.
     dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker))
     dispatcher.update.outer_middleware(IdentityMiddleware())
+    bot = create_bot(settings)
+    sender = Sender(bot, sessionmaker, i18n, _limits(settings))
+    dispatcher["sender"] = sender
+    dispatcher["once"] = Once()
+    dispatcher.startup.register(sender.start)
+    dispatcher.shutdown.register(sender.stop)
+
     dispatcher.include_routers(build_router(), dialogs_router())
     setup_dialogs(dispatcher, events_isolation=isolation)
     # After setup_dialogs, so that dialog events are rendered in the person's language too.
     PersonLocaleMiddleware(i18n).setup(dispatcher)
     return App(
         settings=settings,
-        bot=create_bot(settings),
+        bot=bot,
         dispatcher=dispatcher,
+        sender=sender,
         engine=engine,
         sessionmaker=sessionmaker,
         i18n=i18n,

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     # Updates handled at once; each may hold two database connections (its session and the
     # FSM storage's), so the connection pool is sized from this.
     update_concurrency: int = Field(default=8, ge=1, le=100)
+    # Telegram's sending limits: overall, per group (sends, edits, pins and topics count alike),
+    # and per private chat (a short burst, then about one a second).
+    send_overall_per_second: int = Field(default=30, ge=1)
+    send_group_per_minute: int = Field(default=20, ge=1)
+    send_group_window_seconds: float = Field(default=60.0, gt=0)
+    send_private_burst: int = Field(default=3, ge=1)
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
     # Failed invite tokens tolerated from one account before it has to wait.
     invite_attempts: int = Field(default=5, ge=1)

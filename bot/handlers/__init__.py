@@ -2,19 +2,19 @@
 
 from aiogram import F, Router
 
-from bot.handlers import counsellor, errors, returnee, staff, start, unknown
+from bot.handlers import counsellor, errors, returnee, staff, staff_inbox, start, unknown
 
 
 def build_router() -> Router:
     router = Router(name="handlers")
-    # Issue 2 serves private chats only; staff groups come with the shared inbox.
-    router.message.filter(F.chat.type == "private")
-    router.include_routers(
-        errors.build_router(),
+    private = Router(name="private")
+    private.message.filter(F.chat.type == "private")
+    private.include_routers(
         start.build_router(),
         returnee.build_router(),
         counsellor.build_router(),
         staff.build_router(),
         unknown.build_router(),
     )
+    router.include_routers(errors.build_router(), private, staff_inbox.build_router())
     return router

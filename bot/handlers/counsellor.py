@@ -1,14 +1,36 @@
-"""Counsellors (contact persons in the sending country) in their private chat with the bot."""
+"""Counsellors (contact persons in the sending country) write to the office about their cases."""
 
-from aiogram import Router
+from __future__ import annotations
+
+from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.types import Message
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+)
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.delivery.sender import Sender
+from bot.delivery.texts import office_locale
 from bot.filters import HasRole
+from bot.handlers.incoming import describe, is_relayable
 from bot.handlers.welcome import counsellor_cases_text
-from storage.models import Person, Role
+from bot.i18n import N_
+from bot.services import relay
+from bot.services.cases import cases_of_counsellor
+from storage.models import Case, Person, Role
+
+HEADER = N_("✉️ From the counsellor {name} ({organisation}):")
+
+
+class CaseChoice(CallbackData, prefix="about"):
+    case_id: int
 
 
 async def list_cases(message: Message, session: AsyncSession, person: Person) -> None:
@@ -24,9 +46,76 @@ async def counsellor_help(message: Message) -> None:
     )
 
 
+async def _relay(
+    message: Message,
+    case: Case,
+    person: Person,
+    session: AsyncSession,
+    sender: Sender,
+    i18n: I18n,
+) -> None:
+    header = i18n.gettext(HEADER, locale=office_locale(case.office, i18n)).format(
+        name=person.display_name or "", organisation=person.organisation or ""
+    )
+    await relay.from_counsellor(
+        session, case, person, describe(message, keep_text=True), header=header
+    )
+    await session.commit()
+    sender.wake()
+
+
+async def counsellor_wrote(
+    message: Message, session: AsyncSession, person: Person, sender: Sender, i18n: I18n
+) -> None:
+    if not is_relayable(message):
+        return
+    cases = await cases_of_counsellor(session, person)
+    if not cases:
+        await message.answer(_("You have no cases yet, so this was not passed on."))
+        return
+    if len(cases) == 1:
+        await _relay(message, cases[0], person, session, sender, i18n)
+        return
+    # Several cases: ask which one, as a reply to the message, so the answer finds it again.
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=case.code, callback_data=CaseChoice(case_id=case.id).pack())]
+            for case in cases
+        ]
+    )
+    await message.answer(
+        _("Which case is this message about?"),
+        reply_markup=keyboard,
+        reply_parameters=ReplyParameters(message_id=message.message_id),
+    )
+
+
+async def case_chosen(
+    callback: CallbackQuery,
+    callback_data: CaseChoice,
+    session: AsyncSession,
+    person: Person,
+    sender: Sender,
+    i18n: I18n,
+) -> None:
+    cases = {case.id: case for case in await cases_of_counsellor(session, person)}
+    case = cases.get(callback_data.case_id)
+    question = callback.message if isinstance(callback.message, Message) else None
+    original = question.reply_to_message if question else None
+    if case is None or original is None or question is None:
+        await callback.answer(_("Please send the message again."), show_alert=True)
+        return
+    await _relay(original, case, person, session, sender, i18n)
+    await callback.answer()
+    await question.edit_text(_("Passed on to the office for case {code}.").format(code=case.code))
+
+
 def build_router() -> Router:
     router = Router(name="counsellor")
     router.message.filter(HasRole(Role.COUNSELLOR))
+    router.callback_query.filter(HasRole(Role.COUNSELLOR))
     router.message.register(list_cases, Command("cases"))
-    router.message.register(counsellor_help)
+    router.message.register(counsellor_help, Command("help", "start"))
+    router.message.register(counsellor_wrote, ~F.text.startswith("/"))
+    router.callback_query.register(case_chosen, CaseChoice.filter())
     return router

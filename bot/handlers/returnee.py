@@ -9,7 +9,10 @@ from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import DialogManager, ShowMode, StartMode
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.delivery.sender import Sender
 from bot.filters import HasRole
+from bot.handlers.incoming import describe, is_relayable
+from bot.services import relay
 from bot.services.cases import case_of_returnee
 from bot.services.consent import current_consent, has_consent
 from dialogs.states import MainMenu, Onboarding
@@ -62,8 +65,13 @@ async def returnee_help(message: Message) -> None:
 
 
 async def returnee_wrote(
-    message: Message, session: AsyncSession, person: Person, dialog_manager: DialogManager
+    message: Message,
+    session: AsyncSession,
+    person: Person,
+    dialog_manager: DialogManager,
+    sender: Sender,
 ) -> None:
+    """Anything else the returnee writes goes to their office, once they have agreed."""
     case = await case_of_returnee(session, person)
     if case is None:
         await message.answer(no_case_text())
@@ -80,7 +88,11 @@ async def returnee_wrote(
             Onboarding.consent, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND
         )
         return
-    await dialog_manager.start(MainMenu.main, mode=StartMode.RESET_STACK)
+    if not is_relayable(message):
+        return
+    await relay.from_returnee(session, case, person, describe(message, keep_text=False))
+    await session.commit()
+    sender.wake()
 
 
 def build_router() -> Router:

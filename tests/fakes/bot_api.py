@@ -21,6 +21,22 @@ from aiohttp import web
 from tests.fakes.spec import ApiSpec, load_spec
 
 BOT_ID = 7000001
+CONTENT_FIELDS = (
+    "text",
+    "entities",
+    "photo",
+    "document",
+    "voice",
+    "audio",
+    "video",
+    "video_note",
+    "sticker",
+    "contact",
+    "animation",
+    "caption",
+    "caption_entities",
+    "media_group_id",
+)
 BOT_USER = {
     "id": BOT_ID,
     "is_bot": True,
@@ -75,6 +91,12 @@ class FakeBotApi:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        # What people sent, so that copies carry the real content.
+        self.user_messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self.topics: dict[int, dict[int, str]] = {}
+        self.blocked: set[int] = set()  # private chats whose user blocked the bot
+        self.deleted_topics: set[tuple[int, int]] = set()
+        self.hold: set[str] = set()  # methods whose calls never get an answer
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -97,6 +119,8 @@ class FakeBotApi:
     # ---- what tests feed in ----------------------------------------------------------------
     async def push_update(self, kind: str, payload: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
+        if kind in ("message", "edited_message"):
+            self.user_messages[(payload["chat"]["id"], payload["message_id"])] = payload
         async with self._new_update:
             self._updates.append({"update_id": update_id, kind: payload})
             self._new_update.notify_all()
@@ -173,6 +197,15 @@ class FakeBotApi:
                 status, body = failure.pop(0)
                 await self._record(call)
                 return web.json_response({"ok": False, "error_code": status, **body}, status=status)
+            if method in self.hold:
+                await asyncio.Event().wait()  # never answers; the client gives up or dies
+            refusal = self._refusal(method, params)
+            if refusal is not None:
+                status, description = refusal
+                await self._record(call)
+                return web.json_response(
+                    {"ok": False, "error_code": status, "description": description}, status=status
+                )
             result = self._answer(method, params)
             returns = self.spec.methods[method].returns if method in self.spec.methods else ()
             if isinstance(result, dict) and len(returns) >= 1 and returns[0] in self.spec.types:
@@ -242,22 +275,82 @@ class FakeBotApi:
         view.touch(message["message_id"])
         return message
 
+    def _refusal(self, method: str, params: dict[str, Any]) -> tuple[int, str] | None:
+        """Refuse the way Telegram does: blocked users, deleted topics."""
+        if "chat_id" not in params or not str(params["chat_id"]).lstrip("-").isdigit():
+            return None
+        chat_id = int(params["chat_id"])
+        if chat_id in self.blocked and method.startswith(("send", "copy")):
+            return 403, "Forbidden: bot was blocked by the user"
+        thread = params.get("message_thread_id")
+        if thread is not None and (chat_id, int(thread)) in self.deleted_topics:
+            return 400, "Bad Request: message thread not found"
+        return None
+
+    def _find(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
+        view = self.chats.get(chat_id)
+        if view and message_id in view.messages:
+            return view.messages[message_id]
+        return self.user_messages.get((chat_id, message_id))
+
+    def _new_message(self, chat_id: int, params: dict[str, Any]) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": self.next_message_id(),
+            "date": int(time.time()),
+            "chat": self._chat(chat_id),
+            "from": {k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")},
+        }
+        if params.get("message_thread_id") is not None:
+            message["message_thread_id"] = int(params["message_thread_id"])
+            message["is_topic_message"] = True
+        reply = params.get("reply_parameters")
+        if reply:
+            original = self._find(chat_id, int(reply["message_id"]))
+            if original is not None:
+                message["reply_to_message"] = {
+                    k: v for k, v in original.items() if k != "reply_to_message"
+                }
+        if "reply_markup" in params and "inline_keyboard" in params["reply_markup"]:
+            message["reply_markup"] = params["reply_markup"]
+        if params.get("protect_content"):
+            message["has_protected_content"] = True
+        return message
+
+    def _copy(self, params: dict[str, Any], message_id: int) -> int:
+        chat_id = int(params["chat_id"])
+        source = self._find(int(params["from_chat_id"]), message_id)
+        if source is None:
+            self.violations.append(f"copy of unknown message {message_id}")
+            source = {"text": "?"}
+        message = self._new_message(chat_id, params)
+        for key in CONTENT_FIELDS:
+            if key in source:
+                message[key] = source[key]
+        if params.get("caption") is not None:
+            message["caption"] = params["caption"]
+            message["caption_entities"] = params.get("caption_entities", [])
+        return self._store(chat_id, message)["message_id"]
+
     def _answer(self, method: str, params: dict[str, Any]) -> Any:
         now = int(time.time())
         if method == "getMe":
             return dict(BOT_USER)
         if method == "sendMessage":
             chat_id = int(params["chat_id"])
-            message = {
-                "message_id": self.next_message_id(),
-                "date": now,
-                "chat": self._chat(chat_id),
-                "from": {k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")},
-                "text": params["text"],
-            }
-            if "reply_markup" in params and "inline_keyboard" in params["reply_markup"]:
-                message["reply_markup"] = params["reply_markup"]
+            message = self._new_message(chat_id, params)
+            message["text"] = params["text"]
+            if params.get("entities"):
+                message["entities"] = params["entities"]
             return self._store(chat_id, message)
+        if method == "copyMessage":
+            return {"message_id": self._copy(params, int(params["message_id"]))}
+        if method == "copyMessages":
+            return [{"message_id": self._copy(params, int(m))} for m in params["message_ids"]]
+        if method == "createForumTopic":
+            chat_id = int(params["chat_id"])
+            thread = self.next_message_id()
+            self.topics.setdefault(chat_id, {})[thread] = params["name"]
+            return {"message_thread_id": thread, "name": params["name"], "icon_color": 7322096}
         if method in ("editMessageText", "editMessageReplyMarkup"):
             chat_id = int(params["chat_id"])
             view = self.chats.setdefault(chat_id, ChatView())

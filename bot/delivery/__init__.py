@@ -1,0 +1,1 @@
+"""Everything the bot sends goes through here: the outbox, the rate limits, the sender."""

@@ -1,0 +1,75 @@
+"""Telegram's sending limits as sliding windows, per destination and overall."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limit:
+    count: int
+    seconds: float
+
+
+class Window:
+    """At most `count` sends in any `seconds`; Telegram's 429 can close it for longer."""
+
+    def __init__(self, limit: Limit, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._sent: deque[float] = deque()
+        self._closed_until = 0.0
+
+    def wait(self) -> float:
+        """Seconds until one more send is allowed (0 if now)."""
+        now = self._clock()
+        horizon = now - self.limit.seconds
+        while self._sent and self._sent[0] <= horizon:
+            self._sent.popleft()
+        waits = [self._closed_until - now]
+        if len(self._sent) >= self.limit.count:
+            waits.append(self._sent[0] + self.limit.seconds - now)
+        return max(0.0, *waits)
+
+    def take(self) -> None:
+        self._sent.append(self._clock())
+
+    def close_for(self, seconds: float) -> None:
+        self._closed_until = max(self._closed_until, self._clock() + seconds)
+
+    def used_in_window(self) -> int:
+        self.wait()
+        return len(self._sent)
+
+
+class Limits:
+    """One window per destination chat (a group's or a private chat's), and one overall."""
+
+    def __init__(
+        self,
+        overall: Limit,
+        per_group: Limit,
+        per_private: Limit,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._overall = Window(overall, clock)
+        self._per_group = per_group
+        self._per_private = per_private
+        self._windows: dict[int, Window] = {}
+
+    def window(self, chat_id: int) -> Window:
+        if chat_id not in self._windows:
+            limit = self._per_group if chat_id < 0 else self._per_private
+            self._windows[chat_id] = Window(limit, self._clock)
+        return self._windows[chat_id]
+
+    def wait(self, chat_id: int) -> float:
+        return max(self._overall.wait(), self.window(chat_id).wait())
+
+    def take(self, chat_id: int) -> None:
+        self._overall.take()
+        self.window(chat_id).take()

@@ -1,0 +1,392 @@
+"""The one way out: every relayed message leaves through this sender, within Telegram's limits.
+
+Work waits in the outbox table until Telegram confirms it, so a crash or restart loses nothing.
+Per destination chat one message is in flight at a time (order is kept), each destination has its
+own window (about one a second per private chat, 20 a minute per group, where topic creation and
+pins count too) and all share one overall window. Within a group, the case served longest ago goes
+first, so one chatty returnee cannot starve the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import (
+    CopyMessage,
+    CopyMessages,
+    CreateForumTopic,
+    PinChatMessage,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.types import MessageEntity, ReplyParameters
+from aiogram.utils.i18n import I18n
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from bot.delivery.limits import Limits
+from bot.delivery.texts import case_card, notice_text, office_locale, topic_name
+from bot.services import audit, relay
+from bot.services.clock import as_utc, utcnow
+from storage.models import Case, Direction, Office, OutboxItem, OutboxStatus, Relay
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ALBUM_WAIT_SECONDS = 1.0  # an album's parts arrive as separate updates within about a second
+NO_INBOX_RETRY = timedelta(minutes=5)
+MAX_BACKOFF_SECONDS = 300
+
+
+def _thread_gone(error: TelegramBadRequest) -> bool:
+    text = error.message.lower()
+    return "thread not found" in text or "topic_deleted" in text or "topic deleted" in text
+
+
+class Sender:
+    def __init__(
+        self, bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n, limits: Limits
+    ) -> None:
+        self.bot = bot
+        self.sessionmaker = sessionmaker
+        self.i18n = i18n
+        self.limits = limits
+        self._wake = asyncio.Event()
+        self._busy: set[int] = set()
+        self._served_at: dict[int, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._stopping = False
+        self._loop_task = asyncio.create_task(self._run(), name="homeward-sender")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wake()
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        """Something new is in the outbox: look now rather than at the next tick."""
+        self._wake.set()
+
+    async def call(self, chat_id: int, method: TelegramMethod[T]) -> T:
+        """Make one Bot API call within the limits of its destination and the overall window."""
+        while (wait := self.limits.wait(chat_id)) > 0:  # noqa: ASYNC110 - a window, not an event
+            await asyncio.sleep(wait)
+        self.limits.take(chat_id)
+        return await self.bot(method)
+
+    # ---- scheduling --------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                pause = await self._round()
+            except Exception:
+                logger.exception("sender round failed")
+                pause = 1.0
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), pause)
+
+    async def _round(self) -> float:
+        """Start what may go now; return how long until something else may."""
+        now = utcnow()
+        destination = func.coalesce(
+            OutboxItem.chat_id, Case.inbox_chat_id, Office.staff_group_chat_id
+        )
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(OutboxItem, destination)
+                    .outerjoin(Case, Case.id == OutboxItem.case_id)
+                    .outerjoin(Office, Office.id == Case.office_id)
+                    .where(OutboxItem.status == OutboxStatus.PENDING, OutboxItem.not_before <= now)
+                    .order_by(OutboxItem.id)
+                    .limit(2000)
+                )
+            ).all()
+            waiting: dict[int, list[OutboxItem]] = {}
+            for item, chat_id in rows:
+                if chat_id is None:
+                    # The office has no inbox group yet; look again later.
+                    item.not_before = now + NO_INBOX_RETRY
+                    continue
+                if chat_id not in self._busy:
+                    waiting.setdefault(chat_id, []).append(item)
+            await session.commit()
+
+        pause = 1.0
+        for chat_id, items in waiting.items():
+            wait = self.limits.wait(chat_id)
+            if wait > 0:
+                pause = min(pause, wait)
+                continue
+            item = self._next_for(chat_id, items)
+            album_age = (now - as_utc(item.created_at)).total_seconds()
+            if item.payload.get("media_group_id") and album_age < ALBUM_WAIT_SECONDS:
+                pause = min(pause, ALBUM_WAIT_SECONDS - album_age)
+                continue
+            self._busy.add(chat_id)
+            task = asyncio.create_task(self._deliver(item.id, chat_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return pause
+
+    def _next_for(self, chat_id: int, items: list[OutboxItem]) -> OutboxItem:
+        if chat_id > 0:
+            return items[0]
+        # Fair share within a group: the case that was served longest ago goes first.
+        first_per_case: dict[int | None, OutboxItem] = {}
+        for item in items:
+            first_per_case.setdefault(item.case_id, item)
+        return min(
+            first_per_case.values(),
+            key=lambda item: (self._served_at.get(item.case_id or 0, 0.0), item.id),
+        )
+
+    # ---- delivery ----------------------------------------------------------------------------
+    async def _deliver(self, item_id: int, chat_id: int) -> None:
+        try:
+            async with self.sessionmaker() as session:
+                await self._deliver_in(session, item_id, chat_id)
+        except Exception:
+            logger.exception("delivery of outbox item %s failed", item_id)
+        finally:
+            self._busy.discard(chat_id)
+            self.wake()
+
+    async def _deliver_in(self, session: AsyncSession, item_id: int, chat_id: int) -> None:
+        item = await session.get(OutboxItem, item_id)
+        if item is None or item.status is not OutboxStatus.PENDING:
+            return
+        case = await self._case(session, item.case_id)
+        now = utcnow()
+        try:
+            thread = (
+                await self._ensure_topic(session, case, chat_id)
+                if item.destination == "topic"
+                else None
+            )
+            delivered = await self._send(session, item, case, chat_id, thread)
+        except TelegramRetryAfter as error:
+            self.limits.window(chat_id).close_for(error.retry_after)
+            item.not_before = now + timedelta(seconds=error.retry_after)
+            await session.commit()
+            return
+        except TelegramForbiddenError:
+            await self._forbidden(session, item, case)
+            await session.commit()
+            return
+        except TelegramBadRequest as error:
+            if item.destination == "topic" and case is not None and _thread_gone(error):
+                # Deleted by hand: forget it; the next attempt creates a new topic and card.
+                logger.warning("topic of case %s is gone; a new one will be created", case.id)
+                case.topic_id = None
+                case.card_message_id = None
+            else:
+                logger.error(
+                    "outbox item %s refused by Telegram: %s", item.id, type(error).__name__
+                )
+                item.status = OutboxStatus.FAILED
+                item.attempts += 1
+            await session.commit()
+            return
+        except (TelegramNetworkError, TelegramServerError) as error:
+            item.attempts += 1
+            backoff = min(2**item.attempts, MAX_BACKOFF_SECONDS)
+            item.not_before = now + timedelta(seconds=backoff)
+            logger.warning(
+                "outbox item %s: %s, retry in %ss", item.id, type(error).__name__, backoff
+            )
+            await session.commit()
+            return
+        for item_done, source_id, copy_id in delivered:
+            if case is not None and source_id is not None:
+                session.add(
+                    Relay(
+                        case_id=case.id,
+                        direction=item_done.direction,
+                        author_id=item_done.author_id,
+                        source_chat_id=int(item_done.payload["from_chat_id"]),
+                        source_message_id=source_id,
+                        copy_chat_id=chat_id,
+                        copy_message_id=copy_id,
+                        at=now,
+                    )
+                )
+            item_done.status = OutboxStatus.SENT
+            item_done.sent_at = now
+            item_done.attempts += 1
+            item_done.payload = {}  # delivered: keep no content
+            if case is not None:
+                audit.record(
+                    session,
+                    f"relay.sent.{item_done.direction}",
+                    actor_id=item_done.author_id,
+                    case_id=case.id,
+                    office_id=case.office_id,
+                )
+        if case is not None:
+            self._served_at[case.id] = time.monotonic()
+        await session.commit()
+
+    async def _case(self, session: AsyncSession, case_id: int | None) -> Case | None:
+        if case_id is None:
+            return None
+        return await session.scalar(
+            select(Case)
+            .where(Case.id == case_id)
+            .options(
+                selectinload(Case.office),
+                selectinload(Case.counsellors),
+                selectinload(Case.assigned_staff),
+                selectinload(Case.returnee),
+            )
+        )
+
+    async def _forbidden(self, session: AsyncSession, item: OutboxItem, case: Case | None) -> None:
+        if (
+            item.destination == "private"
+            and case is not None
+            and item.direction is Direction.TO_RETURNEE
+        ):
+            item.status = OutboxStatus.HELD
+            if not case.unreachable:
+                case.unreachable = True
+                relay.notice(session, case, "returnee_blocked")
+                self.wake()
+            return
+        # A counsellor who blocked the bot, or the bot removed from a group: nothing to retry.
+        logger.error("outbox item %s: the bot may not write to its destination", item.id)
+        item.status = OutboxStatus.FAILED
+
+    async def _ensure_topic(self, session: AsyncSession, case: Case | None, chat_id: int) -> int:
+        assert case is not None
+        if case.topic_id is not None and case.inbox_chat_id == chat_id:
+            return case.topic_id
+        topic = await self.call(chat_id, CreateForumTopic(chat_id=chat_id, name=topic_name(case)))
+        case.inbox_chat_id = chat_id
+        case.topic_id = topic.message_thread_id
+        await session.commit()  # a crash after this point must not create a second topic
+        locale = office_locale(case.office, self.i18n)
+        card = await self.call(
+            chat_id,
+            SendMessage(
+                chat_id=chat_id,
+                message_thread_id=case.topic_id,
+                text=case_card(self.i18n, case, locale),
+            ),
+        )
+        case.card_message_id = card.message_id
+        await session.commit()
+        await self.call(
+            chat_id,
+            PinChatMessage(chat_id=chat_id, message_id=card.message_id, disable_notification=True),
+        )
+        return case.topic_id
+
+    async def _send(
+        self,
+        session: AsyncSession,
+        item: OutboxItem,
+        case: Case | None,
+        chat_id: int,
+        thread: int | None,
+    ) -> list[tuple[OutboxItem, int | None, int]]:
+        """Send one item (or a whole album); return (item, source message id, copy id) triples."""
+        payload: dict[str, Any] = item.payload
+        common: dict[str, Any] = {"chat_id": chat_id, "message_thread_id": thread}
+        if payload.get("protect"):
+            common["protect_content"] = True
+        reply = (
+            ReplyParameters(message_id=payload["reply_to"], allow_sending_without_reply=True)
+            if payload.get("reply_to")
+            else None
+        )
+        if item.kind == "notice":
+            locale = (
+                office_locale(case.office, self.i18n)
+                if case and item.destination == "topic"
+                else self.i18n.default_locale
+            )
+            text = notice_text(self.i18n, locale, payload["notice"], {})
+            await self.call(chat_id, SendMessage(**common, text=text))
+            return [(item, None, 0)]
+        if item.kind == "text":
+            sent = await self.call(
+                chat_id,
+                SendMessage(
+                    **common,
+                    text=payload["text"],
+                    entities=[MessageEntity(**e) for e in payload.get("entities", [])] or None,
+                    reply_parameters=reply,
+                ),
+            )
+            return [(item, payload.get("message_id"), sent.message_id)]
+        if payload.get("header"):
+            await self.call(chat_id, SendMessage(**common, text=payload["header"]))
+        if payload.get("media_group_id"):
+            return await self._send_album(session, item, chat_id, common)
+        copy = await self.call(
+            chat_id,
+            CopyMessage(
+                **common,
+                from_chat_id=payload["from_chat_id"],
+                message_id=payload["message_id"],
+                caption=payload.get("caption"),
+                caption_entities=[MessageEntity(**e) for e in payload.get("caption_entities", [])]
+                or None,
+                reply_parameters=reply,
+            ),
+        )
+        return [(item, payload["message_id"], copy.message_id)]
+
+    async def _send_album(
+        self, session: AsyncSession, item: OutboxItem, chat_id: int, common: dict[str, Any]
+    ) -> list[tuple[OutboxItem, int | None, int]]:
+        parts = [
+            part
+            for part in await session.scalars(
+                select(OutboxItem)
+                .where(
+                    OutboxItem.case_id == item.case_id,
+                    OutboxItem.status == OutboxStatus.PENDING,
+                    OutboxItem.direction == item.direction,
+                )
+                .order_by(OutboxItem.id)
+            )
+            if part.payload.get("media_group_id") == item.payload["media_group_id"]
+        ]
+        parts.sort(key=lambda part: int(part.payload["message_id"]))
+        copies = await self.call(
+            chat_id,
+            CopyMessages(
+                **{k: v for k, v in common.items()},
+                from_chat_id=item.payload["from_chat_id"],
+                message_ids=[int(part.payload["message_id"]) for part in parts],
+            ),
+        )
+        return [
+            (part, int(part.payload["message_id"]), copy.message_id)
+            for part, copy in zip(parts, copies, strict=False)
+        ]

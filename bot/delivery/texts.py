@@ -1,0 +1,66 @@
+"""Words the bot itself writes into a case's topic: the case card and short notes to staff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.utils.i18n import I18n
+
+from bot.formatting import format_date
+from bot.i18n import N_
+from bot.languages import SHIPPED_LANGUAGES
+from storage.models import Case, CaseStatus, Office
+
+NOTICES = {
+    "location_shared": N_(
+        "📍 The returnee shared a location. It is not shown here, to keep them safe. "
+        "If you need it, ask them."
+    ),
+    "returnee_blocked": N_(
+        "⚠️ The returnee has blocked the bot. Your messages are kept and will be delivered if "
+        "they write again."
+    ),
+}
+
+STATUS = {
+    CaseStatus.PREPARING: N_("preparing return"),
+    CaseStatus.RETURNED: N_("returned"),
+    CaseStatus.CLOSED: N_("closed"),
+    CaseStatus.DROPPED_OUT: N_("dropped out"),
+}
+
+
+def office_locale(office: Office, i18n: I18n) -> str:
+    """Staff read the bot's notes in the office's first shipped language."""
+    return next(
+        (code for code in office.languages if code in SHIPPED_LANGUAGES), i18n.default_locale
+    )
+
+
+def topic_name(case: Case) -> str:
+    # Code and language only: a topic name is visible in notifications and chat lists.
+    return f"{case.code} · {case.language}"
+
+
+def notice_text(i18n: I18n, locale: str, key: str, values: dict[str, Any]) -> str:
+    return i18n.gettext(NOTICES[key], locale=locale).format(**values)
+
+
+def case_card(i18n: I18n, case: Case, locale: str) -> str:
+    def _(msgid: str) -> str:
+        return i18n.gettext(msgid, locale=locale)
+
+    organisations = sorted({c.organisation for c in case.counsellors if c.organisation})
+    lines = [
+        _("Case {code}").format(code=case.code),
+        _("Language: {language}").format(language=case.language),
+        _("Status: {status}").format(status=_(STATUS[case.status])),
+        _("Return date: {date}").format(
+            date=format_date(case.return_date, locale) if case.return_date else "—"
+        ),
+        _("Assigned to: {staff}").format(
+            staff=case.assigned_staff.display_name if case.assigned_staff else "—"
+        ),
+        _("Counsellor: {organisation}").format(organisation=", ".join(organisations) or "—"),
+    ]
+    return "\n".join(lines)

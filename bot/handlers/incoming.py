@@ -1,0 +1,54 @@
+"""Turning a Telegram message into the plain description the relay rules work with."""
+
+from __future__ import annotations
+
+from aiogram.enums import ContentType
+from aiogram.types import Message
+
+from bot.services.relay import Incoming
+
+# What people write; service messages (pins, topic changes, joins) are never relayed.
+RELAYABLE = frozenset(
+    {
+        ContentType.TEXT,
+        ContentType.PHOTO,
+        ContentType.DOCUMENT,
+        ContentType.VOICE,
+        ContentType.AUDIO,
+        ContentType.VIDEO,
+        ContentType.VIDEO_NOTE,
+        ContentType.STICKER,
+        ContentType.CONTACT,
+        ContentType.ANIMATION,
+        ContentType.LOCATION,
+        ContentType.VENUE,
+    }
+)
+
+
+def is_relayable(message: Message) -> bool:
+    return message.content_type in RELAYABLE
+
+
+def replied_to(message: Message) -> int | None:
+    """The message this one answers. In a forum topic every message 'replies' to the topic's
+    first message; that is not a reply."""
+    reply = message.reply_to_message
+    if reply is None or reply.message_id == message.message_thread_id:
+        return None
+    return reply.message_id
+
+
+def describe(message: Message, *, keep_text: bool) -> Incoming:
+    """`keep_text` only where the bot adds words of its own (signature, counsellor's name)."""
+    text = message.text if message.text is not None else message.caption
+    entities = message.entities if message.text is not None else message.caption_entities
+    return Incoming(
+        chat_id=message.chat.id,
+        message_id=message.message_id,
+        kind=ContentType(message.content_type).value,
+        media_group_id=message.media_group_id,
+        reply_to_message_id=replied_to(message),
+        text=text if keep_text else None,
+        entities=[e.model_dump(exclude_none=True) for e in entities or []] if keep_text else [],
+    )

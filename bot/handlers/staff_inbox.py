@@ -1,0 +1,129 @@
+"""The office's staff group: each case's topic, where staff answer returnees and counsellors."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.methods import SendMessage
+from aiogram.types import Message, ReplyParameters
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.delivery.sender import Sender
+from bot.delivery.texts import case_card, office_locale
+from bot.handlers.incoming import describe, is_relayable
+from bot.handlers.once import Once
+from bot.services import inbox, relay
+from storage.models import Case, Office, Person
+
+
+async def _answer(sender: Sender, message: Message, text: str) -> None:
+    """A short reply in the same topic, counted against the group's sending budget."""
+    await sender.call(
+        message.chat.id,
+        SendMessage(
+            chat_id=message.chat.id,
+            message_thread_id=message.message_thread_id if message.is_topic_message else None,
+            text=text,
+            reply_parameters=ReplyParameters(
+                message_id=message.message_id, allow_sending_without_reply=True
+            ),
+        ),
+    )
+
+
+async def _checked(
+    message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
+) -> tuple[Office, Case] | None:
+    """The office and case this staff message belongs to, or None after explaining why not."""
+    office = await inbox.office_of_chat(session, message.chat.id)
+    if office is None:
+        return None  # not an inbox of ours: stay silent
+    thread = message.message_thread_id if message.is_topic_message else None
+    if message.sender_chat is not None:
+        if once.first_time(("anonymous", message.chat.id, thread)):
+            await _answer(
+                sender,
+                message,
+                _(
+                    "Messages sent anonymously as the group cannot be linked to a staff member, "
+                    'so they are not passed on. Please turn off "Remain anonymous" in your '
+                    "admin rights."
+                ),
+            )
+        return None
+    if not inbox.may_act(person, office):
+        user_id = message.from_user.id if message.from_user else 0
+        if once.first_time(("stranger", message.chat.id, user_id)):
+            await _answer(
+                sender,
+                message,
+                _(
+                    "Only registered staff of {office} can answer here. This message was not "
+                    "passed on."
+                ).format(office=office.name),
+            )
+        return None
+    case = await inbox.case_of_topic(session, message.chat.id, thread) if thread else None
+    if case is None:
+        if once.first_time(("no case", message.chat.id, thread)):
+            await _answer(
+                sender,
+                message,
+                _(
+                    "This topic belongs to no case, so nothing written here is passed on. Each "
+                    "case has its own topic: answer the returnee there. /note keeps a message in "
+                    "the topic only."
+                ),
+            )
+        return None
+    return office, case
+
+
+async def note(message: Message) -> None:
+    """/note: an internal note. It stays in the topic and is never passed on."""
+
+
+async def card(
+    message: Message,
+    session: AsyncSession,
+    person: Person | None,
+    sender: Sender,
+    once: Once,
+    i18n: I18n,
+) -> None:
+    checked = await _checked(message, session, person, sender, once)
+    if checked is not None:
+        office, case = checked
+        await _answer(sender, message, case_card(i18n, case, office_locale(office, i18n)))
+
+
+async def staff_wrote(
+    message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
+) -> None:
+    if not is_relayable(message):
+        return
+    checked = await _checked(message, session, person, sender, once)
+    if checked is None or person is None:
+        return
+    office, case = checked
+    item = await relay.from_staff(
+        session, case, person, describe(message, keep_text=True), signature=office.name
+    )
+    if item is None:
+        await _answer(
+            sender, message, _("The returnee has not joined yet, so this was not passed on.")
+        )
+        return
+    await session.commit()
+    sender.wake()
+
+
+def build_router() -> Router:
+    router = Router(name="staff_inbox")
+    router.message.filter(F.chat.type == "supergroup")
+    router.message.register(note, Command("note"))
+    router.message.register(card, Command("card"))
+    router.message.register(staff_wrote)
+    return router

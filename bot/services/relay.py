@@ -1,0 +1,266 @@
+"""What happens when someone writes: which case, which way, and what waits in the outbox.
+
+These rules decide routing; the sender (bot/delivery) carries the result to Telegram. Messages
+are copied by id wherever possible, so their content is never stored here; only where the bot must
+add words of its own (a signature, the counsellor's name) does a text wait in the outbox, and it is
+erased once delivered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import audit
+from bot.services.clock import utcnow
+from storage.models import Case, Direction, OutboxItem, OutboxStatus, Person, Relay
+
+# Content that cannot carry a caption; copies of it go without the office's signature.
+NO_CAPTION = frozenset({"sticker", "video_note", "contact", "dice", "poll", "venue", "location"})
+LOCATION = frozenset({"location", "venue"})
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A Telegram message reduced to what routing needs; text only where words are added."""
+
+    chat_id: int
+    message_id: int
+    kind: str
+    media_group_id: str | None = None
+    reply_to_message_id: int | None = None
+    text: str | None = None
+    entities: list[dict[str, Any]] = field(default_factory=list)
+
+
+def utf16_length(text: str) -> int:
+    """Telegram counts entity offsets in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _shifted(entities: list[dict[str, Any]], by: int) -> list[dict[str, Any]]:
+    return [{**entity, "offset": entity["offset"] + by} for entity in entities]
+
+
+async def _reply_target(
+    session: AsyncSession, message: Incoming, destination_chat_id: int | None
+) -> int | None:
+    """The message in the destination chat that corresponds to the one being replied to."""
+    if message.reply_to_message_id is None or destination_chat_id is None:
+        return None
+    sent_from_here = await session.scalar(
+        select(Relay.copy_message_id).where(
+            Relay.source_chat_id == message.chat_id,
+            Relay.source_message_id == message.reply_to_message_id,
+            Relay.copy_chat_id == destination_chat_id,
+        )
+    )
+    if sent_from_here is not None:
+        return sent_from_here
+    return await session.scalar(
+        select(Relay.source_message_id).where(
+            Relay.copy_chat_id == message.chat_id,
+            Relay.copy_message_id == message.reply_to_message_id,
+            Relay.source_chat_id == destination_chat_id,
+        )
+    )
+
+
+def _queue(
+    session: AsyncSession,
+    case: Case,
+    *,
+    destination: str,
+    chat_id: int | None,
+    kind: str,
+    payload: dict[str, Any],
+    direction: Direction,
+    author: Person | None,
+) -> OutboxItem:
+    now = utcnow()
+    item = OutboxItem(
+        case_id=case.id,
+        destination=destination,
+        chat_id=chat_id,
+        kind=kind,
+        payload=payload,
+        direction=direction,
+        author_id=author.id if author else None,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        not_before=now,
+        created_at=now,
+    )
+    session.add(item)
+    audit.record(
+        session,
+        f"relay.queued.{direction}",
+        actor_id=item.author_id,
+        case_id=case.id,
+        office_id=case.office_id,
+    )
+    return item
+
+
+async def from_returnee(
+    session: AsyncSession, case: Case, returnee: Person, message: Incoming
+) -> OutboxItem:
+    """A returnee wrote in their private chat: it goes to the case's topic, as a copy."""
+    if case.unreachable:
+        await release_held(session, case)
+    if message.kind in LOCATION:
+        # A pin would say where the returnee is to everyone in the group: only a note goes.
+        return _queue(
+            session,
+            case,
+            destination="topic",
+            chat_id=None,
+            kind="notice",
+            payload={"notice": "location_shared"},
+            direction=Direction.FROM_RETURNEE,
+            author=returnee,
+        )
+    payload: dict[str, Any] = {"from_chat_id": message.chat_id, "message_id": message.message_id}
+    if message.media_group_id:
+        payload["media_group_id"] = message.media_group_id
+    reply_to = await _reply_target(session, message, case.inbox_chat_id)
+    if reply_to is not None:
+        payload["reply_to"] = reply_to
+    return _queue(
+        session,
+        case,
+        destination="topic",
+        chat_id=None,
+        kind="copy",
+        payload=payload,
+        direction=Direction.FROM_RETURNEE,
+        author=returnee,
+    )
+
+
+async def from_counsellor(
+    session: AsyncSession, case: Case, counsellor: Person, message: Incoming, header: str
+) -> OutboxItem:
+    """A counsellor wrote about a case: it goes to the topic, marked with who wrote it."""
+    payload: dict[str, Any] = {"from_chat_id": message.chat_id, "message_id": message.message_id}
+    kind = "copy"
+    if message.kind == "text":
+        kind = "text"
+        payload = {
+            "text": f"{header}\n{message.text or ''}",
+            "entities": _shifted(message.entities, utf16_length(header) + 1),
+            **payload,
+        }
+    elif message.kind not in NO_CAPTION:
+        payload["caption"] = f"{header}\n{message.text or ''}".strip()
+        payload["caption_entities"] = _shifted(message.entities, utf16_length(header) + 1)
+    else:
+        payload["header"] = header
+    reply_to = await _reply_target(session, message, case.inbox_chat_id)
+    if reply_to is not None:
+        payload["reply_to"] = reply_to
+    return _queue(
+        session,
+        case,
+        destination="topic",
+        chat_id=None,
+        kind=kind,
+        payload=payload,
+        direction=Direction.FROM_COUNSELLOR,
+        author=counsellor,
+    )
+
+
+async def counsellor_behind(session: AsyncSession, case: Case, message: Incoming) -> int | None:
+    """If staff replied to a counsellor's message (or to their own message to a counsellor),
+    the counsellor's chat id; otherwise None and the reply goes to the returnee."""
+    if message.reply_to_message_id is None:
+        return None
+    relay = await session.scalar(
+        select(Relay).where(
+            Relay.case_id == case.id,
+            Relay.copy_chat_id == message.chat_id,
+            Relay.copy_message_id == message.reply_to_message_id,
+            Relay.direction == Direction.FROM_COUNSELLOR,
+        )
+    ) or await session.scalar(
+        select(Relay).where(
+            Relay.case_id == case.id,
+            Relay.source_chat_id == message.chat_id,
+            Relay.source_message_id == message.reply_to_message_id,
+            Relay.direction == Direction.TO_COUNSELLOR,
+        )
+    )
+    if relay is None:
+        return None
+    return (
+        relay.source_chat_id if relay.direction is Direction.FROM_COUNSELLOR else relay.copy_chat_id
+    )
+
+
+async def from_staff(
+    session: AsyncSession, case: Case, staff: Person, message: Incoming, signature: str
+) -> OutboxItem | None:
+    """Staff answered in the topic: a protected copy to the returnee, or to the counsellor whose
+    message they replied to, signed with the office's name. None if nobody can receive it."""
+    counsellor_chat = await counsellor_behind(session, case, message)
+    if counsellor_chat is not None:
+        direction, chat_id = Direction.TO_COUNSELLOR, counsellor_chat
+    elif case.returnee is not None:
+        direction, chat_id = Direction.TO_RETURNEE, case.returnee.telegram_user_id
+    else:
+        return None
+    payload: dict[str, Any] = {
+        "from_chat_id": message.chat_id,
+        "message_id": message.message_id,
+        "protect": True,
+    }
+    kind = "copy"
+    if message.kind == "text":
+        kind = "text"
+        payload["text"] = f"{message.text or ''}\n\n— {signature}"
+        payload["entities"] = message.entities
+    elif message.kind not in NO_CAPTION:
+        caption = message.text or ""
+        payload["caption"] = f"{caption}\n\n— {signature}" if caption else f"— {signature}"
+        payload["caption_entities"] = message.entities
+    reply_to = await _reply_target(session, message, chat_id)
+    if reply_to is not None:
+        payload["reply_to"] = reply_to
+    return _queue(
+        session,
+        case,
+        destination="private",
+        chat_id=chat_id,
+        kind=kind,
+        payload=payload,
+        direction=direction,
+        author=staff,
+    )
+
+
+async def release_held(session: AsyncSession, case: Case) -> None:
+    """The returnee is reachable again: what waited for them goes out."""
+    case.unreachable = False
+    await session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.case_id == case.id, OutboxItem.status == OutboxStatus.HELD)
+        .values(status=OutboxStatus.PENDING, not_before=utcnow())
+    )
+
+
+def notice(session: AsyncSession, case: Case, key: str, **values: Any) -> OutboxItem:
+    """A note from the bot itself in the case's topic (the text is rendered when sent)."""
+    return _queue(
+        session,
+        case,
+        destination="topic",
+        chat_id=None,
+        kind="notice",
+        payload={"notice": key, **values},
+        direction=Direction.OFFICE_NOTICE,
+        author=None,
+    )
