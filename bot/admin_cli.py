@@ -11,6 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
 
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import ConfigError, Settings
@@ -121,6 +122,10 @@ async def _bot_username(settings: Settings) -> str:
     return me.username
 
 
+def _ttl(args: argparse.Namespace, settings: Settings) -> int:
+    return settings.invite_ttl_days if args.days is None else args.days
+
+
 async def _link(issued: invites.IssuedInvite, settings: Settings) -> list[str]:
     expires = issued.invite.expires_at.date().isoformat()
     return [
@@ -130,15 +135,13 @@ async def _link(issued: invites.IssuedInvite, settings: Settings) -> list[str]:
 
 
 async def _invite_returnee(session: AsyncSession, a: argparse.Namespace, s: Settings) -> list[str]:
-    issued = await invites.invite_returnee(
-        session, case_code=a.case, ttl_days=a.days or s.invite_ttl_days
-    )
+    issued = await invites.invite_returnee(session, case_code=a.case, ttl_days=_ttl(a, s))
     return await _link(issued, s)
 
 
 async def _invite_staff(session: AsyncSession, a: argparse.Namespace, s: Settings) -> list[str]:
     issued = await invites.invite_staff(
-        session, office_code=a.office, name=a.name, ttl_days=a.days or s.invite_ttl_days
+        session, office_code=a.office, name=a.name, ttl_days=_ttl(a, s)
     )
     return await _link(issued, s)
 
@@ -152,7 +155,7 @@ async def _invite_counsellor(
         organisation=a.organisation,
         language=a.language,
         case_code=a.case,
-        ttl_days=a.days or s.invite_ttl_days,
+        ttl_days=_ttl(a, s),
     )
     return await _link(issued, s)
 
@@ -248,6 +251,14 @@ async def run_admin(settings: Settings, args: argparse.Namespace) -> int:
             except (RuleViolation, ConfigError) as error:
                 await session.rollback()
                 print(f"error: {error}", file=sys.stderr)
+                return 2
+            except (TelegramAPIError, TelegramNetworkError) as error:
+                await session.rollback()
+                print(
+                    f"error: Telegram did not answer getMe ({type(error).__name__}); "
+                    "set BOT_USERNAME or check BOT_TOKEN",
+                    file=sys.stderr,
+                )
                 return 2
             await session.commit()
     finally:

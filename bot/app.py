@@ -20,6 +20,7 @@ from bot.delivery.limits import Limit, Limits
 from bot.delivery.sender import Sender
 from bot.handlers import build_router
 from bot.handlers.once import Once
+from bot.handlers.unknown import build_fallback_router
 from bot.i18n import PersonLocaleMiddleware, create_i18n
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
@@ -28,6 +29,9 @@ from dialogs import dialogs_router
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
 from storage.migrate import upgrade_to_head
+
+# Only what the bot handles; never business connections, whose chats belong to third parties.
+ALLOWED_UPDATES = ["message", "callback_query"]
 
 
 @dataclass
@@ -99,7 +103,7 @@ def create_app(settings: Settings) -> App:
     dispatcher.startup.register(sender.start)
     dispatcher.shutdown.register(sender.stop)
 
-    dispatcher.include_routers(build_router(), dialogs_router())
+    dispatcher.include_routers(build_router(), dialogs_router(), build_fallback_router())
     setup_dialogs(dispatcher, events_isolation=isolation)
     # After setup_dialogs, so that dialog events are rendered in the person's language too.
     PersonLocaleMiddleware(i18n).setup(dispatcher)

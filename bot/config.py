@@ -21,7 +21,10 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # The project's .env wherever the command runs from; one in the working directory overrides.
+    model_config = SettingsConfigDict(
+        env_file=(PROJECT_ROOT / ".env", ".env"), env_file_encoding="utf-8", extra="ignore"
+    )
 
     bot_token: SecretStr | None = None
     bot_username: str | None = None

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.app import App, create_app
+from bot.app import ALLOWED_UPDATES, App, create_app
 from bot.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,10 @@ async def run_polling(settings: Settings) -> None:
         await app.prepare()
         # A webhook left over from webhook mode would make getUpdates fail.
         await app.bot.delete_webhook(drop_pending_updates=False)
-        logger.info("polling %s", settings.telegram_api_base)
+        logger.info("polling %s", urlsplit(settings.telegram_api_base).hostname)
         await app.dispatcher.start_polling(
             app.bot,
-            allowed_updates=app.dispatcher.resolve_used_update_types(),
+            allowed_updates=ALLOWED_UPDATES,
             handle_signals=True,
             close_bot_session=False,
             tasks_concurrency_limit=settings.update_concurrency,
@@ -60,7 +60,7 @@ async def run_webhook(settings: Settings) -> None:
         await app.bot.set_webhook(
             url,
             secret_token=secret,
-            allowed_updates=app.dispatcher.resolve_used_update_types(),
+            allowed_updates=ALLOWED_UPDATES,
             drop_pending_updates=False,
             max_connections=settings.update_concurrency,
         )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.formatting import format_date
 from bot.services.cases import case_of_returnee
 from bot.services.consent import current_consent
+from dialogs.home import show_home
 from dialogs.onboarding import CONSENT_TEXT, consent_getter, language_getter, record_decision
 from dialogs.states import MainMenu
 from dialogs.widgets import Tr, change_language, language_picker
@@ -38,7 +39,7 @@ async def on_language(
     callback: CallbackQuery, _: Select[str], manager: DialogManager, code: str
 ) -> None:
     await change_language(manager, code)
-    await manager.switch_to(MainMenu.main)
+    await show_home(manager, manager.middleware_data["person"], manager.middleware_data["session"])
 
 
 async def on_withdraw(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:

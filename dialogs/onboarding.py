@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram.types import CallbackQuery
+from aiogram.utils.i18n import I18n
 from aiogram_dialog import Dialog, DialogManager, StartMode, Window
 from aiogram_dialog.widgets.kbd import Button, Row, Select, SwitchTo
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from bot.i18n import N_
 from bot.languages import choices_for
 from bot.services.cases import case_of_returnee
 from bot.services.consent import give_consent, withdraw_consent
+from dialogs.home import show_home
 from dialogs.states import MainMenu, Onboarding
 from dialogs.widgets import Tr, change_language, language_items, language_picker
 from storage.models import Person
@@ -56,13 +58,19 @@ async def on_language(
 
 
 async def record_decision(manager: DialogManager, *, granted: bool) -> bool:
-    """Store the returnee's consent decision; False if the account has no case."""
+    """Store the returnee's consent decision, in the language the text was shown in.
+
+    False if the account has no case any more; the returnee is then told so.
+    """
     session: AsyncSession = manager.middleware_data["session"]
     person: Person = manager.middleware_data["person"]
     case = await case_of_returnee(session, person)
     if case is None:
+        await show_home(manager, person, session)
         return False
-    (give_consent if granted else withdraw_consent)(session, case, person)
+    i18n: I18n = manager.middleware_data["i18n"]
+    decide = give_consent if granted else withdraw_consent
+    decide(session, case, person, language=i18n.current_locale)
     await session.commit()
     return True
 

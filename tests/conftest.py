@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bot.app import App, create_app
+from bot.app import ALLOWED_UPDATES, App, create_app
 from bot.config import Settings
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
@@ -130,7 +130,7 @@ class RunningBot:
                 close_bot_session=False,
                 handle_as_tasks=False,
                 polling_timeout=1,
-                allowed_updates=self.app.dispatcher.resolve_used_update_types(),
+                allowed_updates=ALLOWED_UPDATES,
             )
         )
         await asyncio.wait_for(polling_started.wait(), 10)

@@ -61,13 +61,15 @@ async def test_redeeming_binds_once_and_records_consent_history(session):
     assert first.person.role is Role.RETURNEE
     assert first.person.display_name is None
     again = await invites.redeem(session, token=token, telegram_user_id=501)
-    assert again.outcome is invites.Outcome.USED
+    assert again.outcome is invites.Outcome.ALREADY_YOURS
+    someone_else = await invites.redeem(session, token=token, telegram_user_id=777)
+    assert someone_else.outcome is invites.Outcome.USED
 
     case = await cases.case_of_returnee(session, first.person)
     assert not has_consent(case)
-    give_consent(session, case, first.person)
-    withdraw_consent(session, case, first.person)
-    give_consent(session, case, first.person)
+    give_consent(session, case, first.person, language="ro")
+    withdraw_consent(session, case, first.person, language="ro")
+    give_consent(session, case, first.person, language="ro")
     await session.commit()
     case = await cases.get_case(session, "RO-0007")
     assert [c.granted for c in case.consents] == [True, False, True]
@@ -80,7 +82,7 @@ async def test_only_the_returnee_decides_on_consent(session):
     joined = await invites.redeem(session, token=token, telegram_user_id=501)
     counsellor = await people.get_counsellor(session, 222)
     with pytest.raises(PermissionError):
-        give_consent(session, joined.case, counsellor)
+        give_consent(session, joined.case, counsellor, language="da")
 
 
 async def test_expiry_is_checked_against_the_clock(session):

@@ -9,21 +9,24 @@ from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
-from aiogram_dialog import DialogManager, StartMode
+from aiogram_dialog import DialogManager
 from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialogs.states import MainMenu
-from storage.models import Role
+from dialogs.home import show_home
+from storage.models import Person, Role
 
 logger = logging.getLogger(__name__)
 
 
-async def stale_button(event: ErrorEvent, dialog_manager: DialogManager, role: Role | None) -> None:
+async def stale_button(
+    event: ErrorEvent, dialog_manager: DialogManager, person: Person | None, session: AsyncSession
+) -> None:
     callback = event.update.callback_query
     if callback is not None:
         await callback.answer(_("This button is from an earlier conversation."))
-    if role is Role.RETURNEE:
-        await dialog_manager.start(MainMenu.main, mode=StartMode.RESET_STACK)
+    if person is not None and person.role is Role.RETURNEE:
+        await show_home(dialog_manager, person, session)
 
 
 async def unexpected(event: ErrorEvent) -> None:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -20,7 +23,11 @@ class Once:
         self._clock = clock
         self._given: OrderedDict[Hashable, float] = OrderedDict()
 
+        self._salt = secrets.token_bytes(16)
+
     def first_time(self, key: Hashable) -> bool:
+        # Keys may hold Telegram ids of strangers: keep only a keyed hash, even in memory.
+        key = hmac.new(self._salt, repr(key).encode(), hashlib.sha256).digest()
         now = self._clock()
         given = self._given.get(key)
         if given is not None and now - given < self._period:

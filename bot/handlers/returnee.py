@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command
+from aiogram.fsm.state import State
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import DialogManager, ShowMode, StartMode
@@ -14,44 +15,42 @@ from bot.filters import HasRole
 from bot.handlers.incoming import describe, is_relayable
 from bot.services import relay
 from bot.services.cases import case_of_returnee
-from bot.services.consent import current_consent, has_consent
-from dialogs.states import MainMenu, Onboarding
+from bot.services.consent import has_consent
+from dialogs.home import no_case_text, onboarded, show_home
+from dialogs.states import MainMenu
 from storage.models import Person, Role
 
 
-async def show_home(manager: DialogManager, person: Person, session: AsyncSession) -> None:
-    """Where a returnee belongs now: language, then consent, then the main menu."""
-    case = await case_of_returnee(session, person)
-    if case is None:
-        await manager.reset_stack()
-        await manager.middleware_data["bot"].send_message(person.telegram_user_id, no_case_text())
-        return
-    if person.language is None:
-        state = Onboarding.language
-    elif current_consent(case) is None:
-        state = Onboarding.consent
+async def _open(
+    state: State, dialog_manager: DialogManager, person: Person, session: AsyncSession
+) -> None:
+    """Open a menu screen, unless language or consent still come first."""
+    if onboarded(person, await case_of_returnee(session, person)):
+        await dialog_manager.start(state, mode=StartMode.RESET_STACK)
     else:
-        state = MainMenu.main
-    await manager.start(state, mode=StartMode.RESET_STACK)
+        await show_home(dialog_manager, person, session)
 
 
-def no_case_text() -> str:
-    return _(
-        "This Telegram account is no longer linked to a case, for example because the case moved "
-        "to a new phone. If you think this is a mistake, please contact your counsellor."
-    )
+async def open_menu(
+    message: Message, dialog_manager: DialogManager, person: Person, session: AsyncSession
+) -> None:
+    await _open(MainMenu.main, dialog_manager, person, session)
 
 
-async def open_menu(message: Message, dialog_manager: DialogManager) -> None:
-    await dialog_manager.start(MainMenu.main, mode=StartMode.RESET_STACK)
+async def open_privacy(
+    message: Message, dialog_manager: DialogManager, person: Person, session: AsyncSession
+) -> None:
+    # The privacy screen is where consent is given back, so it needs a case and a language only.
+    case = await case_of_returnee(session, person)
+    if case is None or person.language is None:
+        await show_home(dialog_manager, person, session)
+    else:
+        await dialog_manager.start(MainMenu.privacy, mode=StartMode.RESET_STACK)
 
 
 async def open_language(message: Message, dialog_manager: DialogManager) -> None:
+    # Always allowed: choosing a language leads on to whatever is still missing.
     await dialog_manager.start(MainMenu.language, mode=StartMode.RESET_STACK)
-
-
-async def open_privacy(message: Message, dialog_manager: DialogManager) -> None:
-    await dialog_manager.start(MainMenu.privacy, mode=StartMode.RESET_STACK)
 
 
 async def returnee_help(message: Message) -> None:
@@ -83,10 +82,8 @@ async def returnee_wrote(
                 "Open /privacy to read what is shared and to agree."
             )
         )
-        # The consent screen right below the explanation, not on an older message up the chat.
-        await dialog_manager.start(
-            Onboarding.consent, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND
-        )
+        # The next step right below the explanation, not on an older message up the chat.
+        await show_home(dialog_manager, person, session, show_mode=ShowMode.SEND)
         return
     if not is_relayable(message):
         return

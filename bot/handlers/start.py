@@ -11,10 +11,10 @@ from aiogram_dialog import DialogManager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import register_person_commands
-from bot.handlers.returnee import show_home
 from bot.handlers.welcome import greet_registered
 from bot.services import invites
 from bot.services.invite_guard import InviteGuard
+from dialogs.home import show_home
 from storage.models import Person, Role
 
 # Outcomes that count as a guess against the account's allowance.
@@ -54,14 +54,14 @@ async def start_with_invite(
     user_id = message.chat.id
     wait = invite_guard.seconds_to_wait(user_id)
     if wait:
-        minutes = max(1, round(wait / 60))
         await message.answer(
-            _("Too many links were tried from this account. Please wait {minutes} minutes.").format(
-                minutes=minutes
-            )
+            _("Too many links were tried from this account. Please try again later.")
         )
         return
     redemption = await invites.redeem(session, token=command.args or "", telegram_user_id=user_id)
+    if redemption.outcome is invites.Outcome.ALREADY_YOURS and redemption.person is not None:
+        await start_again(message, session, redemption.person, dialog_manager, bot, i18n)
+        return
     if redemption.outcome is not invites.Outcome.JOINED or redemption.person is None:
         if redemption.outcome in _GUESSES:
             invite_guard.failed(user_id)
@@ -81,13 +81,20 @@ async def start_with_invite(
 
 
 async def start_again(
-    message: Message, session: AsyncSession, person: Person | None, dialog_manager: DialogManager
+    message: Message,
+    session: AsyncSession,
+    person: Person | None,
+    dialog_manager: DialogManager,
+    bot: Bot,
+    i18n: I18n,
 ) -> None:
     if person is None:
         await message.answer(unknown_text())
     elif person.role is Role.RETURNEE:
         await show_home(dialog_manager, person, session)
     else:
+        # People added from the command line get their command menu on their first /start.
+        await register_person_commands(bot, i18n, person)
         await greet_registered(message, session, person)
 
 

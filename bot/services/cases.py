@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.languages import is_known_language, normalise
 from bot.services import audit
+from bot.services.consent import has_consent
 from bot.services.errors import NotFound, RuleViolation
 from bot.services.offices import get_office
 from bot.services.people import get_counsellor
@@ -118,7 +119,7 @@ async def list_cases(session: AsyncSession, office_code: str | None = None) -> l
             return_date=case.return_date,
             counsellors=len(case.counsellors),
             returnee_joined=case.returnee_id is not None,
-            consent=bool(case.consents and case.consents[-1].granted),
+            consent=has_consent(case),
         )
         for case in await session.scalars(query)
     ]

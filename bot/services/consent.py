@@ -23,14 +23,16 @@ def has_consent(case: Case) -> bool:
     return decision is not None and decision.granted
 
 
-def _decide(session: AsyncSession, case: Case, returnee: Person, *, granted: bool) -> Consent:
+def _decide(
+    session: AsyncSession, case: Case, returnee: Person, *, granted: bool, language: str
+) -> Consent:
     if case.returnee_id != returnee.id:
         raise PermissionError("only the case's returnee decides on consent")
     decision = Consent(
         person_id=returnee.id,
         granted=granted,
         text_version=CONSENT_TEXT_VERSION,
-        language=returnee.language or case.language,
+        language=language,
         at=utcnow(),
     )
     case.consents.append(decision)
@@ -44,9 +46,12 @@ def _decide(session: AsyncSession, case: Case, returnee: Person, *, granted: boo
     return decision
 
 
-def give_consent(session: AsyncSession, case: Case, returnee: Person) -> Consent:
-    return _decide(session, case, returnee, granted=True)
+def give_consent(session: AsyncSession, case: Case, returnee: Person, *, language: str) -> Consent:
+    """`language`: the one the consent text was shown in."""
+    return _decide(session, case, returnee, granted=True, language=language)
 
 
-def withdraw_consent(session: AsyncSession, case: Case, returnee: Person) -> Consent:
-    return _decide(session, case, returnee, granted=False)
+def withdraw_consent(
+    session: AsyncSession, case: Case, returnee: Person, *, language: str
+) -> Consent:
+    return _decide(session, case, returnee, granted=False, language=language)

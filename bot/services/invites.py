@@ -24,7 +24,7 @@ from bot.services.clock import as_utc, utcnow
 from bot.services.errors import RuleViolation
 from bot.services.offices import get_office
 from bot.services.people import find_by_telegram_id
-from storage.models import Case, Invite, Person, Role
+from storage.models import Case, CaseStatus, Invite, Person, Role, case_counsellors
 
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
@@ -109,6 +109,7 @@ class Outcome(enum.StrEnum):
     USED = "used"
     EXPIRED = "expired"
     OTHER_ROLE = "other_role"
+    ALREADY_YOURS = "already_yours"  # the account that used the link opened it again
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,17 @@ async def redeem(
     )
     if invite is None:
         return Redemption(Outcome.INVALID)
+    existing = await find_by_telegram_id(session, telegram_user_id)
     if invite.used_at is not None:
+        if existing is not None and await _holds(session, invite, existing):
+            return Redemption(Outcome.ALREADY_YOURS, person=existing)
         return Redemption(Outcome.USED)
     if as_utc(invite.expires_at) <= now:
         return Redemption(Outcome.EXPIRED)
 
-    existing = await find_by_telegram_id(session, telegram_user_id)
-    if invite.role is Role.RETURNEE and invite.case is None:
+    if invite.role is Role.RETURNEE and (
+        invite.case is None or invite.case.status in (CaseStatus.CLOSED, CaseStatus.DROPPED_OUT)
+    ):
         return Redemption(Outcome.INVALID)
     if not await _may_take(session, invite, existing):
         return Redemption(Outcome.OTHER_ROLE, person=existing)
@@ -164,6 +169,25 @@ async def redeem(
         office_id=invite.office_id,
     )
     return redemption
+
+
+async def _holds(session: AsyncSession, invite: Invite, person: Person) -> bool:
+    """Does this account already have what the invite grants?"""
+    if person.role is not invite.role:
+        return False
+    if invite.role is Role.RETURNEE:
+        return invite.case is not None and invite.case.returnee_id == person.id
+    if invite.role is Role.STAFF:
+        return person.office_id == invite.office_id
+    if invite.case_id is None:
+        return True
+    linked = await session.scalar(
+        select(case_counsellors.c.case_id).where(
+            case_counsellors.c.case_id == invite.case_id,
+            case_counsellors.c.person_id == person.id,
+        )
+    )
+    return linked is not None
 
 
 async def _may_take(session: AsyncSession, invite: Invite, existing: Person | None) -> bool:

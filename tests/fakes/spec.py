@@ -51,6 +51,13 @@ class ApiSpec:
         problems += [
             f"{method}: unknown parameter {name!r}" for name in sorted(params.keys() - spec.known)
         ]
+        update_kinds = {f["name"] for f in self.types.get("Update", {}).get("fields", [])}
+        if update_kinds and isinstance(params.get("allowed_updates"), list):
+            problems += [
+                f"{method}: allowed_updates names no Update field {kind!r}"
+                for kind in params["allowed_updates"]
+                if kind not in update_kinds
+            ]
         return problems
 
     def check_object(self, type_name: str, value: Any, path: str = "") -> list[str]:
