@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 
 from bot.languages import SHIPPED_LANGUAGES, native_name
-from bot.services import invites
+from bot.services import cases, invites
 from bot.services.clock import utcnow
 from bot.services.consent import has_consent
 from dialogs.onboarding import CONSENT_TEXT
@@ -363,3 +363,113 @@ async def test_stale_button_after_the_dialog_is_gone_gets_a_kind_answer(running_
     assert maria.last_text() == "Main menu. What would you like to do?"
     async with running_bot.session() as session:
         assert await session.scalar(select(Consent.granted).order_by(Consent.id.desc()))
+
+
+async def test_typing_before_choosing_a_language_keeps_the_language_step(running_bot):
+    async with running_bot.session() as session:
+        token = await office_with_case(session)
+    maria = running_bot.user(501, language_code="fr")
+    await maria.send(f"/start {token}")
+    await maria.send("bonjour")
+    assert maria.last_text() == tr(running_bot, "Please choose your language.", "fr")
+    await maria.send("/menu")
+    assert maria.last_text() == tr(running_bot, "Please choose your language.", "fr")
+    await maria.press("Română")
+    await maria.press(tr(running_bot, "I agree", "ro"))
+    case = await returnee_case(running_bot)
+    assert case.consents[-1].language == "ro"
+
+
+async def test_menu_and_stale_buttons_before_consent_lead_to_the_consent_screen(running_bot):
+    async with running_bot.session() as session:
+        token = await office_with_case(session)
+    maria = running_bot.user(501)
+    await maria.send(f"/start {token}")
+    await maria.press("English")
+    await maria.send("/menu")
+    assert maria.last_text().startswith("Before you write to your office")
+    await maria.send("/language")
+    await maria.press("Français")
+    assert maria.last_text() == tr(running_bot, CONSENT_TEXT, "fr").format(
+        office="IOM RO", case_code="RO-0007"
+    )
+    async with running_bot.session() as session:
+        await session.execute(text("DELETE FROM fsm_records"))
+        await session.commit()
+    await maria.press(tr(running_bot, "I agree", "fr"))  # the dialog behind it is gone
+    assert maria.last_text() == tr(running_bot, CONSENT_TEXT, "fr").format(
+        office="IOM RO", case_code="RO-0007"
+    )
+    assert not has_consent(await returnee_case(running_bot))
+    async with running_bot.session() as session:
+        assert (await session.scalar(select(Consent))) is None
+
+
+async def test_opening_your_own_link_again_is_not_a_guess(running_bot):
+    async with running_bot.session() as session:
+        token = await office_with_case(session)
+    maria = running_bot.user(501)
+    await maria.send(f"/start {token}")
+    await maria.press("English")
+    await maria.press("I agree")
+    for _ in range(running_bot.app.settings.invite_attempts + 1):
+        await maria.send(f"/start {token}")
+    assert maria.last_text() == "Main menu. What would you like to do?"
+
+
+async def test_strangers_buttons_photos_and_stickers_leave_nothing_behind(running_bot):
+    stranger = running_bot.user(905, language_code="en")
+    photo = stranger.message("")
+    del photo["text"]
+    photo["photo"] = [{"file_id": "p1", "file_unique_id": "u1", "width": 90, "height": 90}]
+    await running_bot.api.handled(await running_bot.api.push_update("message", photo))
+    sticker = stranger.message("")
+    del sticker["text"]
+    sticker["sticker"] = {
+        "file_id": "s1",
+        "file_unique_id": "su1",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+    await running_bot.api.handled(await running_bot.api.push_update("message", sticker))
+    callback = {
+        "id": "cb-stranger",
+        "from": stranger.as_user(),
+        "chat_instance": "x",
+        "data": "about:1",
+    }
+    await running_bot.api.handled(await running_bot.api.push_update("callback_query", callback))
+    assert running_bot.api.calls_to("answerCallbackQuery", callback_query_id="cb-stranger")
+    assert len(stranger.messages()) == 1  # one polite answer, not one per message
+    async with running_bot.session() as session:
+        for table in (
+            "persons",
+            "cases",
+            "consents",
+            "invites",
+            "audit_events",
+            "fsm_records",
+            "relays",
+            "outbox",
+        ):
+            count = await session.scalar(text(f"SELECT count(*) FROM {table}"))
+            assert count == 0, table
+
+
+async def test_case_list_shows_no_consent_after_the_case_moved_to_a_new_phone(running_bot):
+    async with running_bot.session() as session:
+        token = await office_with_case(session)
+    old_phone = running_bot.user(501)
+    await old_phone.send(f"/start {token}")
+    await old_phone.press("English")
+    await old_phone.press("I agree")
+    async with running_bot.session() as session:
+        second = await invites.invite_returnee(session, case_code="RO-0007", ttl_days=14)
+        await session.commit()
+    await running_bot.user(601).send(f"/start {second.token}")
+    async with running_bot.session() as session:
+        summary = await cases.list_cases(session)
+    assert [(s.code, s.returnee_joined, s.consent) for s in summary] == [("RO-0007", True, False)]

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from aiogram import F
+from aiogram.types import Message
+
+from bot.app import create_app
+from tests.conftest import RunningBot, make_settings
 from tests.world import office_with_case
 
 
@@ -23,3 +28,21 @@ async def test_logs_of_a_whole_onboarding_hold_nothing_personal(running_bot, cap
     assert "is handled" in logged  # aiogram's per-update line: proof that logging was on
     for private in ("Mariana", "Vasilescu", "mariana_v88", token, "Craiova", "aunt"):
         assert private not in logged
+
+
+async def test_a_crashing_handler_logs_no_message_text(fake_api, sqlite_url, caplog):
+    caplog.set_level(logging.INFO)
+    app = create_app(make_settings(fake_api, sqlite_url))
+
+    async def crash(message: Message) -> None:
+        raise RuntimeError(f"could not handle {message.text}")
+
+    app.dispatcher.message.register(crash, F.text.contains("CRASH"))
+    bot = RunningBot(app, fake_api)
+    await bot.start()
+    try:
+        await bot.user(906).send("CRASH my address is Strada Lunga 5")
+    finally:
+        await bot.stop()
+    assert "RuntimeError" in caplog.text  # the failure itself is logged
+    assert "Strada Lunga" not in caplog.text

@@ -56,7 +56,8 @@ async def start_bot(mode: str, env: dict[str, str], cwd: Path) -> asyncio.subpro
 
 
 async def stop(process: asyncio.subprocess.Process) -> str:
-    process.send_signal(signal.SIGTERM)
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
     output, _ = await asyncio.wait_for(process.communicate(), 20)
     return output.decode()
 
