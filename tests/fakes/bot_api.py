@@ -97,6 +97,7 @@ class FakeBotApi:
         self.blocked: set[int] = set()  # private chats whose user blocked the bot
         self.deleted_topics: set[tuple[int, int]] = set()
         self.hold: set[str] = set()  # methods whose calls never get an answer
+        self.held = 0  # how many calls are hanging because of `hold`
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -139,6 +140,24 @@ class FakeBotApi:
         self.failures.setdefault(method, []).append((status, {"description": description, **extra}))
 
     # ---- what tests read back --------------------------------------------------------------
+    def names_in_groups(self) -> list[str]:
+        """Telegram names of people who wrote privately that reached any group chat."""
+        names = set()
+        for (chat_id, _), message in self.user_messages.items():
+            if chat_id > 0:
+                sender = message.get("from", {})
+                names |= {sender.get(k) for k in ("first_name", "last_name", "username")}
+        names.discard(None)
+        seen = [
+            json.dumps(c.params, ensure_ascii=False)
+            for c in self.calls
+            if str(c.params.get("chat_id", "0")).startswith("-")
+        ]
+        seen += [
+            json.dumps(v.messages, ensure_ascii=False) for chat, v in self.chats.items() if chat < 0
+        ]
+        return sorted(name for name in names if any(name in text for text in seen))
+
     def calls_to(self, method: str, **where: Any) -> list[Call]:
         return [
             c
@@ -198,6 +217,9 @@ class FakeBotApi:
                 await self._record(call)
                 return web.json_response({"ok": False, "error_code": status, **body}, status=status)
             if method in self.hold:
+                async with self._call_made:
+                    self.held += 1
+                    self._call_made.notify_all()
                 await asyncio.Event().wait()  # never answers; the client gives up or dies
             refusal = self._refusal(method, params)
             if refusal is not None:

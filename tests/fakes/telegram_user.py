@@ -6,9 +6,46 @@ import itertools
 import time
 from typing import Any
 
-from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.bot_api import BOT_USER, FakeBotApi
 
 _callback_ids = itertools.count(1)
+GROUP_CHAT = {"type": "supergroup", "title": "Office inbox", "is_forum": True}
+
+# One of each kind of content a person can send, as Telegram describes it.
+CONTENT = {
+    "photo": {"photo": [{"file_id": "ph", "file_unique_id": "uph", "width": 90, "height": 90}]},
+    "document": {"document": {"file_id": "doc", "file_unique_id": "udoc", "file_name": "a.pdf"}},
+    "voice": {"voice": {"file_id": "vo", "file_unique_id": "uvo", "duration": 3}},
+    "audio": {"audio": {"file_id": "au", "file_unique_id": "uau", "duration": 60}},
+    "video": {
+        "video": {"file_id": "vi", "file_unique_id": "uvi", "width": 9, "height": 9, "duration": 2}
+    },
+    "video_note": {
+        "video_note": {"file_id": "vn", "file_unique_id": "uvn", "length": 240, "duration": 5}
+    },
+    "sticker": {
+        "sticker": {
+            "file_id": "st",
+            "file_unique_id": "ust",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        }
+    },
+    "contact": {"contact": {"phone_number": "+40700000000", "first_name": "Ion"}},
+    "animation": {
+        "animation": {
+            "file_id": "an",
+            "file_unique_id": "uan",
+            "width": 9,
+            "height": 9,
+            "duration": 1,
+        }
+    },
+    "location": {"location": {"latitude": 44.43, "longitude": 26.1}},
+}
 
 
 class TelegramUser:
@@ -50,23 +87,57 @@ class TelegramUser:
             "username": self.username,
         }
 
-    def message(self, text: str) -> dict[str, Any]:
+    def message(
+        self,
+        text: str | None = None,
+        *,
+        content: dict[str, Any] | None = None,
+        group: int | None = None,
+        topic: int | None = None,
+        reply_to: int | None = None,
+        media_group_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A message as Telegram delivers it: in the private chat, or in a group's topic."""
+        chat = self.as_chat() if group is None else GROUP_CHAT | {"id": group}
         message: dict[str, Any] = {
             "message_id": self.api.next_message_id(),
             "date": int(time.time()),
-            "chat": self.as_chat(),
+            "chat": chat,
             "from": self.as_user(),
-            "text": text,
         }
-        if text.startswith("/"):
-            command = text.split()[0]
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                command = text.split()[0]
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        message.update(content or {})
+        if media_group_id:
+            message["media_group_id"] = media_group_id
+        if topic is not None:
+            message["message_thread_id"] = topic
+            message["is_topic_message"] = True
+            # In a topic, a message that replies to nothing "replies" to the topic's first one.
+            message["reply_to_message"] = {
+                "message_id": topic,
+                "date": int(time.time()),
+                "chat": chat,
+                "from": {k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")},
+                "forum_topic_created": {"name": "topic", "icon_color": 7322096},
+            }
+        if reply_to is not None:
+            original = self.api._find(chat["id"], reply_to)
+            assert original is not None, f"no message {reply_to} in chat {chat['id']}"
+            message["reply_to_message"] = {
+                k: v for k, v in original.items() if k != "reply_to_message"
+            }
         return message
 
-    async def send(self, text: str) -> None:
-        """Type a message and wait until the bot has handled it."""
-        update_id = await self.api.push_update("message", self.message(text))
+    async def send(self, text: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Send a message and wait until the bot has handled it; returns the message."""
+        message = self.message(text, **kwargs)
+        update_id = await self.api.push_update("message", message)
         await self.api.handled(update_id)
+        return message
 
     async def press(self, label: str) -> None:
         """Tap the inline button with this label on the newest message that shows it."""
