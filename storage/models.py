@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
     func,
 )
@@ -226,7 +227,13 @@ class OutboxItem(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "not_before"),
+        # An update Telegram delivers twice (after a crash) must not be relayed twice.
+        UniqueConstraint(
+            "source_chat_id", "source_message_id", "direction", name="uq_outbox_source"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
@@ -236,6 +243,8 @@ class OutboxItem(Base):
     payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     direction: Mapped[Direction] = mapped_column(_enum(Direction, "outbox_direction"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    source_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    source_message_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[OutboxStatus] = mapped_column(
         _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
     )

@@ -385,3 +385,13 @@ async def test_the_group_limit_is_never_exceeded_and_cases_are_served_fairly(fak
         assert len(in_window) <= limit
     copies = [c.get("from_chat_id") for c in fake_api.calls_to("copyMessage")]
     assert copies.index(502) < 3, f"the quiet case waited behind the chatty one: {copies}"
+
+
+async def test_an_update_delivered_twice_is_relayed_once(inbox):
+    maria = inbox.user(501)
+    message = maria.message("Only once, please")
+    for _ in range(2):  # what Telegram does when the bot died before confirming an update
+        await inbox.api.handled(await inbox.api.push_update("message", message))
+    await relayed(inbox.api, "copyMessage", GROUP)
+    await asyncio.sleep(0.5)
+    assert len(inbox.api.calls_to("copyMessage")) == 1

@@ -13,6 +13,8 @@ import aiohttp
 import pytest
 
 from bot.paths import PROJECT_ROOT
+from bot.services import invites
+from bot.services.consent import give_consent
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
 from tests.conftest import TOKEN
@@ -180,3 +182,52 @@ async def test_bad_configuration_fails_clearly(tmp_path, env, mode, names):
     lines = output.decode().strip().splitlines()
     assert len(lines) == 1
     assert names in lines[0]
+
+
+async def test_sigkill_between_receiving_and_relaying_relays_exactly_once(fake_api, tmp_path):
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'homeward.db'}"
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    async with create_sessionmaker(engine)() as session:
+        token = await office_with_case(session)
+        joined = await invites.redeem(session, token=token, telegram_user_id=501)
+        joined.person.language = "en"
+        give_consent(session, joined.case, joined.person, language="en")
+        await session.commit()
+    await engine.dispose()
+    env = bot_env(fake_api, database_url)
+    maria = TelegramUser(fake_api, 501)
+
+    fake_api.hold.add("copyMessage")  # Telegram never answers the copy: the bot dies waiting
+    process = await start_bot("run", env, tmp_path)
+    try:
+        await fake_api.wait_for(lambda c: c.method == "getUpdates", timeout=30)
+        sent = maria.message("Please call me, it is urgent")
+        await fake_api.push_update("message", sent)
+        deadline = asyncio.get_running_loop().time() + 30
+        while fake_api.held == 0:
+            assert asyncio.get_running_loop().time() < deadline, "the copy was never attempted"
+            await asyncio.sleep(0.05)
+    finally:
+        process.kill()
+        await process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    fake_api.hold.clear()
+    mark = len(fake_api.calls)
+    process = await start_bot("run", env, tmp_path)
+    try:
+        await fake_api.wait_for(
+            lambda c: c.method == "copyMessage" and c.get("message_id") == sent["message_id"],
+            after=mark,
+            timeout=30,
+        )
+        await asyncio.sleep(1.5)  # room for a duplicate, if there were one
+    finally:
+        output = await stop(process)
+    assert process.returncode == 0, output
+    copies = [
+        c for c in fake_api.calls_to("copyMessage") if c.get("message_id") == sent["message_id"]
+    ]
+    assert len(copies) == 1
+    assert len(fake_api.calls_to("createForumTopic")) == 1

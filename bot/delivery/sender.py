@@ -273,7 +273,7 @@ class Sender:
             item.status = OutboxStatus.HELD
             if not case.unreachable:
                 case.unreachable = True
-                relay.notice(session, case, "returnee_blocked")
+                await relay.notice(session, case, "returnee_blocked")
                 self.wake()
             return
         # A counsellor who blocked the bot, or the bot removed from a group: nothing to retry.

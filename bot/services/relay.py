@@ -69,7 +69,7 @@ async def _reply_target(
     )
 
 
-def _queue(
+async def _queue(
     session: AsyncSession,
     case: Case,
     *,
@@ -80,8 +80,22 @@ def _queue(
     direction: Direction,
     author: Person | None,
 ) -> OutboxItem:
+    source = payload.get("from_chat_id"), payload.get("message_id")
+    if source[0] is not None:
+        # Telegram may deliver an update again after a crash: the first queued copy stands.
+        already = await session.scalar(
+            select(OutboxItem).where(
+                OutboxItem.source_chat_id == source[0],
+                OutboxItem.source_message_id == source[1],
+                OutboxItem.direction == direction,
+            )
+        )
+        if already is not None:
+            return already
     now = utcnow()
     item = OutboxItem(
+        source_chat_id=source[0],
+        source_message_id=source[1],
         case_id=case.id,
         destination=destination,
         chat_id=chat_id,
@@ -113,13 +127,17 @@ async def from_returnee(
         await release_held(session, case)
     if message.kind in LOCATION:
         # A pin would say where the returnee is to everyone in the group: only a note goes.
-        return _queue(
+        return await _queue(
             session,
             case,
             destination="topic",
             chat_id=None,
             kind="notice",
-            payload={"notice": "location_shared"},
+            payload={
+                "notice": "location_shared",
+                "from_chat_id": message.chat_id,
+                "message_id": message.message_id,
+            },
             direction=Direction.FROM_RETURNEE,
             author=returnee,
         )
@@ -129,7 +147,7 @@ async def from_returnee(
     reply_to = await _reply_target(session, message, case.inbox_chat_id)
     if reply_to is not None:
         payload["reply_to"] = reply_to
-    return _queue(
+    return await _queue(
         session,
         case,
         destination="topic",
@@ -162,7 +180,7 @@ async def from_counsellor(
     reply_to = await _reply_target(session, message, case.inbox_chat_id)
     if reply_to is not None:
         payload["reply_to"] = reply_to
-    return _queue(
+    return await _queue(
         session,
         case,
         destination="topic",
@@ -230,7 +248,7 @@ async def from_staff(
     reply_to = await _reply_target(session, message, chat_id)
     if reply_to is not None:
         payload["reply_to"] = reply_to
-    return _queue(
+    return await _queue(
         session,
         case,
         destination="private",
@@ -252,9 +270,9 @@ async def release_held(session: AsyncSession, case: Case) -> None:
     )
 
 
-def notice(session: AsyncSession, case: Case, key: str, **values: Any) -> OutboxItem:
+async def notice(session: AsyncSession, case: Case, key: str, **values: Any) -> OutboxItem:
     """A note from the bot itself in the case's topic (the text is rendered when sent)."""
-    return _queue(
+    return await _queue(
         session,
         case,
         destination="topic",

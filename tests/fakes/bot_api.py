@@ -98,6 +98,7 @@ class FakeBotApi:
         self.deleted_topics: set[tuple[int, int]] = set()
         self.hold: set[str] = set()  # methods whose calls never get an answer
         self.held = 0  # how many calls are hanging because of `hold`
+        self._released = asyncio.Event()
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -110,6 +111,7 @@ class FakeBotApi:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        self._released.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -220,7 +222,11 @@ class FakeBotApi:
                 async with self._call_made:
                     self.held += 1
                     self._call_made.notify_all()
-                await asyncio.Event().wait()  # never answers; the client gives up or dies
+                await self._released.wait()  # no answer until the test is over
+                return web.json_response(
+                    {"ok": False, "error_code": 500, "description": "Internal Server Error"},
+                    status=500,
+                )
             refusal = self._refusal(method, params)
             if refusal is not None:
                 status, description = refusal

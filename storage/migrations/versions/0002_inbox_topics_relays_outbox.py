@@ -39,6 +39,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("author_id", sa.Integer(), nullable=True),
+        sa.Column("source_chat_id", sa.BigInteger(), nullable=True),
+        sa.Column("source_message_id", sa.Integer(), nullable=True),
         sa.Column(
             "status",
             sa.Enum("pending", "sent", "held", "failed", name="outbox_status", native_enum=False),
@@ -54,6 +56,9 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint(
+            "source_chat_id", "source_message_id", "direction", name="uq_outbox_source"
+        ),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_due", ["status", "not_before"], unique=False)
