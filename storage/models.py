@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -74,6 +75,17 @@ class Office(Base):
     languages: Mapped[list[str]] = mapped_column(JSON)
     staff_group_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Opening hours in the office's time zone: {"mon": ["09:00", "17:00"], ...}; empty = always.
+    working_hours: Mapped[dict[str, list[str]]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'")
+    )
+    holidays: Mapped[list[str]] = mapped_column(  # ISO dates
+        JSON, default=list, server_default=text("'[]'")
+    )
+    # Sign answers with the staff member's registered first name as well as the office's name.
+    sign_with_staff_name: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     cases: Mapped[list[Case]] = relationship(back_populates="office")
 
@@ -119,6 +131,9 @@ class Case(Base):
     assigned_staff_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     # The returnee blocked the bot: office messages wait until they write again.
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    topic_closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The day (office time) the returnee last got the "office is closed" answer.
+    closed_reply_on: Mapped[date | None] = mapped_column(Date)
 
     office: Mapped[Office] = relationship(back_populates="cases")
     returnee: Mapped[Person | None] = relationship(foreign_keys=[returnee_id])
@@ -231,7 +246,11 @@ class OutboxItem(Base):
         Index("ix_outbox_due", "status", "not_before"),
         # An update Telegram delivers twice (after a crash) must not be relayed twice.
         UniqueConstraint(
-            "source_chat_id", "source_message_id", "direction", name="uq_outbox_source"
+            "source_chat_id",
+            "source_message_id",
+            "direction",
+            "revision",
+            name="uq_outbox_source",
         ),
     )
 
@@ -245,6 +264,8 @@ class OutboxItem(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     source_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     source_message_id: Mapped[int | None] = mapped_column(Integer)
+    # 0 for the message itself; an edit carries its edit date, so each version goes once.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[OutboxStatus] = mapped_column(
         _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
     )
@@ -252,6 +273,20 @@ class OutboxItem(Base):
     not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ResponseTime(Base):
+    """How long a returnee waited for the office's first answer (for the statistics)."""
+
+    __tablename__ = "response_times"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seconds: Mapped[int] = mapped_column(Integer)
 
 
 class FsmRecord(Base):
@@ -281,6 +316,7 @@ __all__ = [
     "OutboxStatus",
     "Person",
     "Relay",
+    "ResponseTime",
     "Role",
     "case_counsellors",
 ]

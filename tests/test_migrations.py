@@ -23,3 +23,45 @@ async def test_migrations_match_the_models(database_url):
         diff = await connection.run_sync(differences)
     await engine.dispose()
     assert diff == []
+
+
+async def test_upgrading_keeps_existing_offices_and_cases(database_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.migrate import alembic_config
+
+    engine = create_engine(database_url)
+
+    def to_first(connection):
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(to_first)
+        await connection.execute(
+            text(
+                "INSERT INTO offices (code, name, country, timezone, languages) "
+                "VALUES ('RO', 'IOM Bucharest', 'RO', 'Europe/Bucharest', '[\"ro\"]')"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO cases (code, office_id, language, status) "
+                "VALUES ('RO-0007', 1, 'ro', 'returned')"
+            )
+        )
+    await upgrade_to_head(engine)
+    async with engine.connect() as connection:
+        office = (
+            await connection.execute(
+                text("SELECT working_hours, holidays, sign_with_staff_name FROM offices")
+            )
+        ).one()
+        case = (
+            await connection.execute(text("SELECT unreachable, topic_closed, topic_id FROM cases"))
+        ).one()
+    await engine.dispose()
+    assert office[2] in (False, 0)
+    assert case == (False, False, None) or case == (0, 0, None)
