@@ -48,6 +48,26 @@ async def _office_add(session: AsyncSession, a: argparse.Namespace, _: Settings)
     return [f"office {office.code} added"]
 
 
+def _yes_no(value: str) -> bool:
+    if value.lower() in ("yes", "on", "true"):
+        return True
+    if value.lower() in ("no", "off", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"{value!r} is not yes or no")
+
+
+async def _office_set(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    office = await offices.update_office(
+        session,
+        a.code,
+        group_chat_id=a.group_chat_id,
+        sign_with_staff_name=a.sign_with_staff_name,
+        hours=a.hours,
+        holidays=a.holiday,
+    )
+    return [f"office {office.code} updated"]
+
+
 async def _office_list(session: AsyncSession, _a: argparse.Namespace, _s: Settings) -> list[str]:
     rows = await offices.list_offices(session)
     return [
@@ -175,6 +195,19 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.add_argument("--group-chat-id", type=int, help="the staff supergroup, e.g. -100123")
     p.set_defaults(handler=_office_add)
     office.add_parser("list", help="list offices").set_defaults(handler=_office_list)
+    p = office.add_parser("set", help="change an office: inbox group, signature, hours")
+    p.add_argument("--code", required=True)
+    p.add_argument("--group-chat-id", type=int, help="the staff supergroup, e.g. -100123")
+    p.add_argument(
+        "--sign-with-staff-name", type=_yes_no, help="yes: answers end with 'Ana, IOM Bucharest'"
+    )
+    p.add_argument(
+        "--hours",
+        action="append",
+        help='opening hours in the office\'s time zone, repeatable: "mon-fri 09:00-17:00"',
+    )
+    p.add_argument("--holiday", type=_iso_date, action="append", help="a closed day, repeatable")
+    p.set_defaults(handler=_office_set)
 
     staff = groups.add_parser("staff", help="office staff").add_subparsers(
         dest="action", required=True, parser_class=type(admin)

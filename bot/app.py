@@ -31,7 +31,7 @@ from storage.fsm import SqlStorage
 from storage.migrate import upgrade_to_head
 
 # Only what the bot handles; never business connections, whose chats belong to third parties.
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
 @dataclass

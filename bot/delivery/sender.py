@@ -25,10 +25,13 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import (
+    CloseForumTopic,
     CopyMessage,
     CopyMessages,
     CreateForumTopic,
+    EditMessageText,
     PinChatMessage,
+    ReopenForumTopic,
     SendMessage,
     TelegramMethod,
 )
@@ -183,7 +186,7 @@ class Sender:
         now = utcnow()
         try:
             thread = (
-                await self._ensure_topic(session, case, chat_id)
+                await self._ensure_topic(session, case, chat_id, item)
                 if item.destination == "topic"
                 else None
             )
@@ -198,7 +201,10 @@ class Sender:
             await session.commit()
             return
         except TelegramBadRequest as error:
-            if item.destination == "topic" and case is not None and _thread_gone(error):
+            if "not modified" in error.message.lower():
+                # The copy already shows this version: done.
+                item.status, item.sent_at, item.payload = OutboxStatus.SENT, now, {}
+            elif item.destination == "topic" and case is not None and _thread_gone(error):
                 # Deleted by hand: forget it; the next attempt creates a new topic and card.
                 logger.warning("topic of case %s is gone; a new one will be created", case.id)
                 case.topic_id = None
@@ -280,13 +286,23 @@ class Sender:
         logger.error("outbox item %s: the bot may not write to its destination", item.id)
         item.status = OutboxStatus.FAILED
 
-    async def _ensure_topic(self, session: AsyncSession, case: Case | None, chat_id: int) -> int:
+    async def _ensure_topic(
+        self, session: AsyncSession, case: Case | None, chat_id: int, item: OutboxItem
+    ) -> int:
         assert case is not None
         if case.topic_id is not None and case.inbox_chat_id == chat_id:
+            if case.topic_closed and item.direction is Direction.FROM_RETURNEE:
+                # Closing a topic never silences the returnee: their next message reopens it.
+                await self.call(
+                    chat_id, ReopenForumTopic(chat_id=chat_id, message_thread_id=case.topic_id)
+                )
+                case.topic_closed = False
+                await session.commit()
             return case.topic_id
         topic = await self.call(chat_id, CreateForumTopic(chat_id=chat_id, name=topic_name(case)))
         case.inbox_chat_id = chat_id
         case.topic_id = topic.message_thread_id
+        case.topic_closed = False
         await session.commit()  # a crash after this point must not create a second topic
         locale = office_locale(case.office, self.i18n)
         card = await self.call(
@@ -323,6 +339,28 @@ class Sender:
             if payload.get("reply_to")
             else None
         )
+        if item.kind == "edit_text":
+            await self.call(
+                chat_id,
+                EditMessageText(
+                    chat_id=payload["copy_chat_id"],
+                    message_id=payload["copy_message_id"],
+                    text=payload["text"],
+                    entities=[MessageEntity(**e) for e in payload.get("entities", [])] or None,
+                ),
+            )
+            return [(item, None, 0)]
+        if item.kind == "card":
+            if case is not None and case.card_message_id is not None:
+                text = case_card(self.i18n, case, office_locale(case.office, self.i18n))
+                await self.call(
+                    chat_id,
+                    EditMessageText(chat_id=chat_id, message_id=case.card_message_id, text=text),
+                )
+            return [(item, None, 0)]
+        if item.kind == "close_topic":
+            await self.call(chat_id, CloseForumTopic(chat_id=chat_id, message_thread_id=thread))
+            return [(item, None, 0)]
         if item.kind == "notice":
             locale = (
                 office_locale(case.office, self.i18n)

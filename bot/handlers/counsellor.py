@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.delivery.sender import Sender
 from bot.delivery.texts import office_locale
 from bot.filters import HasRole
-from bot.handlers.incoming import describe, is_relayable
+from bot.handlers.incoming import describe, is_relayable, revision
 from bot.handlers.welcome import counsellor_cases_text
 from bot.i18n import N_
 from bot.services import relay
@@ -46,6 +46,30 @@ async def counsellor_help(message: Message) -> None:
     )
 
 
+def _header(case: Case, person: Person, i18n: I18n) -> str:
+    return i18n.gettext(HEADER, locale=office_locale(case.office, i18n)).format(
+        name=person.display_name or "", organisation=person.organisation or ""
+    )
+
+
+async def counsellor_edited(
+    message: Message, session: AsyncSession, person: Person, sender: Sender, i18n: I18n
+) -> None:
+    if not is_relayable(message):
+        return
+    for case in await cases_of_counsellor(session, person):
+        await relay.edited(
+            session,
+            case,
+            person,
+            describe(message, keep_text=True),
+            revision=revision(message),
+            header=_header(case, person, i18n),
+        )
+    await session.commit()
+    sender.wake()
+
+
 async def _relay(
     message: Message,
     case: Case,
@@ -54,11 +78,12 @@ async def _relay(
     sender: Sender,
     i18n: I18n,
 ) -> None:
-    header = i18n.gettext(HEADER, locale=office_locale(case.office, i18n)).format(
-        name=person.display_name or "", organisation=person.organisation or ""
-    )
     await relay.from_counsellor(
-        session, case, person, describe(message, keep_text=True), header=header
+        session,
+        case,
+        person,
+        describe(message, keep_text=True),
+        header=_header(case, person, i18n),
     )
     await session.commit()
     sender.wake()
@@ -118,4 +143,6 @@ def build_router() -> Router:
     router.message.register(counsellor_help, Command("help", "start"))
     router.message.register(counsellor_wrote, ~F.text.startswith("/"))
     router.callback_query.register(case_chosen, CaseChoice.filter())
+    router.edited_message.filter(F.chat.type == "private", HasRole(Role.COUNSELLOR))
+    router.edited_message.register(counsellor_edited)
     return router

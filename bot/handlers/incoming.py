@@ -52,3 +52,11 @@ def describe(message: Message, *, keep_text: bool) -> Incoming:
         text=text if keep_text else None,
         entities=[e.model_dump(exclude_none=True) for e in entities or []] if keep_text else [],
     )
+
+
+def revision(message: Message) -> int:
+    """Which version of an edited message this is: its edit time, as Telegram gives it."""
+    edited = message.edit_date
+    if edited is None:
+        return 0
+    return int(edited.timestamp()) if hasattr(edited, "timestamp") else int(edited)

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.state import State
+from aiogram.methods import SendMessage
 from aiogram.types import Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import DialogManager, ShowMode, StartMode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.sender import Sender
 from bot.filters import HasRole
-from bot.handlers.incoming import describe, is_relayable
+from bot.formatting import opening_hours_text
+from bot.handlers.incoming import describe, is_relayable, revision
 from bot.services import relay
 from bot.services.cases import case_of_returnee
+from bot.services.clock import utcnow
 from bot.services.consent import has_consent
+from bot.services.office_hours import is_open, office_day
 from dialogs.home import no_case_text, onboarded, show_home
 from dialogs.states import MainMenu
-from storage.models import Person, Role
+from storage.models import Case, Person, Role
 
 
 async def _open(
@@ -69,6 +74,7 @@ async def returnee_wrote(
     person: Person,
     dialog_manager: DialogManager,
     sender: Sender,
+    i18n: I18n,
 ) -> None:
     """Anything else the returnee writes goes to their office, once they have agreed."""
     case = await case_of_returnee(session, person)
@@ -88,6 +94,35 @@ async def returnee_wrote(
     if not is_relayable(message):
         return
     await relay.from_returnee(session, case, person, describe(message, keep_text=False))
+    closed_note = closed_office_note(case, i18n.current_locale)
+    await session.commit()
+    sender.wake()
+    if closed_note:
+        await sender.call(message.chat.id, SendMessage(chat_id=message.chat.id, text=closed_note))
+
+
+def closed_office_note(case: Case, locale: str) -> str | None:
+    """Outside office hours, once a day: when the office will answer, in the returnee's time."""
+    office, now = case.office, utcnow()
+    today = office_day(office, now)
+    if is_open(office, now) or case.closed_reply_on == today:
+        return None
+    case.closed_reply_on = today
+    return _(
+        "Thank you, your message has reached {office}. The office is closed now and will "
+        "answer when it opens.\nOpening hours:\n{hours}"
+    ).format(office=office.name, hours=opening_hours_text(office, locale))
+
+
+async def returnee_edited(
+    message: Message, session: AsyncSession, person: Person, sender: Sender
+) -> None:
+    case = await case_of_returnee(session, person)
+    if case is None or not has_consent(case) or not is_relayable(message):
+        return
+    await relay.edited(
+        session, case, person, describe(message, keep_text=True), revision=revision(message)
+    )
     await session.commit()
     sender.wake()
 
@@ -100,4 +135,6 @@ def build_router() -> Router:
     router.message.register(open_privacy, Command("privacy"))
     router.message.register(returnee_help, Command("help"))
     router.message.register(returnee_wrote)
+    router.edited_message.filter(F.chat.type == "private", HasRole(Role.RETURNEE))
+    router.edited_message.register(returnee_edited)
     return router

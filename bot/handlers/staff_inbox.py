@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.methods import SendMessage
 from aiogram.types import Message, ReplyParameters
 from aiogram.utils.i18n import I18n
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.sender import Sender
 from bot.delivery.texts import case_card, office_locale
-from bot.handlers.incoming import describe, is_relayable
+from bot.handlers.incoming import describe, is_relayable, revision
 from bot.handlers.once import Once
 from bot.services import inbox, relay
 from storage.models import Case, Office, Person
@@ -99,6 +99,98 @@ async def card(
         await _answer(sender, message, case_card(i18n, case, office_locale(office, i18n)))
 
 
+def _signature(office: Office, staff: Person) -> str:
+    if office.sign_with_staff_name and staff.display_name:
+        return f"{staff.display_name.split()[0]}, {office.name}"
+    return office.name
+
+
+async def claim(
+    message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
+) -> None:
+    """/claim: I take this case."""
+    checked = await _checked(message, session, person, sender, once)
+    if checked is None or person is None:
+        return
+    _office, case = checked
+    await inbox.assign(session, case, person, by=person)
+    await session.commit()
+    sender.wake()
+    await _answer(
+        sender, message, _("{name} now handles this case.").format(name=person.display_name)
+    )
+
+
+async def assign(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    person: Person | None,
+    sender: Sender,
+    once: Once,
+) -> None:
+    """/assign <name>: give the case to a colleague."""
+    checked = await _checked(message, session, person, sender, once)
+    if checked is None or person is None:
+        return
+    office, case = checked
+    name = (command.args or "").strip()
+    matches = await inbox.staff_named(session, office, name) if name else []
+    if len(matches) != 1:
+        text = (
+            _("Several staff members match {name}; please write more of the name.")
+            if len(matches) > 1
+            else _("No staff member of {office} is called {name}. Write /assign and a name.")
+        )
+        await _answer(sender, message, text.format(name=name, office=office.name))
+        return
+    await inbox.assign(session, case, matches[0], by=person)
+    await session.commit()
+    sender.wake()
+    await _answer(
+        sender, message, _("{name} now handles this case.").format(name=matches[0].display_name)
+    )
+
+
+async def close(
+    message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
+) -> None:
+    """/close: close the topic; the returnee's next message opens it again."""
+    checked = await _checked(message, session, person, sender, once)
+    if checked is None or person is None:
+        return
+    _office, case = checked
+    await _answer(
+        sender,
+        message,
+        _("Topic closed. The returnee's next message opens it again."),
+    )
+    await inbox.close(session, case, by=person)
+    await session.commit()
+    sender.wake()
+
+
+async def staff_edited(
+    message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
+) -> None:
+    if not is_relayable(message) or message.edit_date is None:
+        return
+    checked = await _checked(message, session, person, sender, once)
+    if checked is None or person is None:
+        return
+    office, case = checked
+    await relay.edited(
+        session,
+        case,
+        person,
+        describe(message, keep_text=True),
+        revision=revision(message),
+        signature=_signature(office, person),
+    )
+    await session.commit()
+    sender.wake()
+
+
 async def staff_wrote(
     message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
 ) -> None:
@@ -109,7 +201,11 @@ async def staff_wrote(
         return
     office, case = checked
     item = await relay.from_staff(
-        session, case, person, describe(message, keep_text=True), signature=office.name
+        session,
+        case,
+        person,
+        describe(message, keep_text=True),
+        signature=_signature(office, person),
     )
     if item is None:
         await _answer(
@@ -125,5 +221,10 @@ def build_router() -> Router:
     router.message.filter(F.chat.type == "supergroup")
     router.message.register(note, Command("note"))
     router.message.register(card, Command("card"))
+    router.message.register(claim, Command("claim"))
+    router.message.register(assign, Command("assign"))
+    router.message.register(close, Command("close"))
     router.message.register(staff_wrote)
+    router.edited_message.filter(F.chat.type == "supergroup")
+    router.edited_message.register(staff_edited)
     return router

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.services import audit, relay
 from storage.models import Case, Office, Person, Role
 
 
@@ -30,3 +31,31 @@ async def case_of_topic(session: AsyncSession, chat_id: int, topic_id: int) -> C
 def may_act(person: Person | None, office: Office) -> bool:
     """Only the office's own registered staff answer in its inbox."""
     return person is not None and person.role is Role.STAFF and person.office_id == office.id
+
+
+async def staff_named(session: AsyncSession, office: Office, name: str) -> list[Person]:
+    """Staff of this office whose registered name starts with `name` (case-insensitive)."""
+    wanted = name.strip().casefold()
+    staff = await session.scalars(
+        select(Person).where(Person.office_id == office.id, Person.role == Role.STAFF)
+    )
+    return [p for p in staff if (p.display_name or "").casefold().startswith(wanted)]
+
+
+async def assign(session: AsyncSession, case: Case, staff: Person, by: Person) -> None:
+    """Make `staff` responsible for the case; the card in the topic follows."""
+    case.assigned_staff_id = staff.id
+    case.assigned_staff = staff
+    audit.record(
+        session, "case.assigned", actor_id=by.id, case_id=case.id, office_id=case.office_id
+    )
+    await relay.refresh_card(session, case)
+
+
+async def close(session: AsyncSession, case: Case, by: Person) -> None:
+    """Close the topic; the returnee's next message opens it again."""
+    case.topic_closed = True
+    audit.record(
+        session, "case.topic_closed", actor_id=by.id, case_id=case.id, office_id=case.office_id
+    )
+    await relay.close_topic(session, case)

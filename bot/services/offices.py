@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.languages import is_known_language, normalise
 from bot.services import audit
 from bot.services.errors import NotFound, RuleViolation
+from bot.services.office_hours import parse_hours
 from storage.models import Office
 
 _OFFICE_CODE = re.compile(r"^[A-Z]{2,8}$")
@@ -79,3 +81,28 @@ async def get_office(session: AsyncSession, code: str) -> Office:
 
 async def list_offices(session: AsyncSession) -> list[Office]:
     return list(await session.scalars(select(Office).order_by(Office.code)))
+
+
+async def update_office(
+    session: AsyncSession,
+    code: str,
+    *,
+    group_chat_id: int | None = None,
+    sign_with_staff_name: bool | None = None,
+    hours: list[str] | None = None,
+    holidays: list[date] | None = None,
+) -> Office:
+    """Change what is given; leave the rest. Hours replace the whole week."""
+    office = await get_office(session, code)
+    if group_chat_id is not None:
+        if group_chat_id >= 0:
+            raise RuleViolation("the staff group chat id of a supergroup is negative, e.g. -100123")
+        office.staff_group_chat_id = group_chat_id
+    if sign_with_staff_name is not None:
+        office.sign_with_staff_name = sign_with_staff_name
+    if hours is not None:
+        office.working_hours = parse_hours(hours)
+    if holidays is not None:
+        office.holidays = sorted({day.isoformat() for day in holidays})
+    audit.record(session, "office.updated", office_id=office.id)
+    return office

@@ -11,12 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import audit
-from bot.services.clock import utcnow
-from storage.models import Case, Direction, OutboxItem, OutboxStatus, Person, Relay
+from bot.services.clock import as_utc, utcnow
+from storage.models import (
+    Case,
+    Direction,
+    OutboxItem,
+    OutboxStatus,
+    Person,
+    Relay,
+    ResponseTime,
+)
 
 # Content that cannot carry a caption; copies of it go without the office's signature.
 NO_CAPTION = frozenset({"sticker", "video_note", "contact", "dice", "poll", "venue", "location"})
@@ -79,6 +87,7 @@ async def _queue(
     payload: dict[str, Any],
     direction: Direction,
     author: Person | None,
+    revision: int = 0,
 ) -> OutboxItem:
     source = payload.get("from_chat_id"), payload.get("message_id")
     if source[0] is not None:
@@ -88,6 +97,7 @@ async def _queue(
                 OutboxItem.source_chat_id == source[0],
                 OutboxItem.source_message_id == source[1],
                 OutboxItem.direction == direction,
+                OutboxItem.revision == revision,
             )
         )
         if already is not None:
@@ -96,6 +106,7 @@ async def _queue(
     item = OutboxItem(
         source_chat_id=source[0],
         source_message_id=source[1],
+        revision=revision,
         case_id=case.id,
         destination=destination,
         chat_id=chat_id,
@@ -248,6 +259,8 @@ async def from_staff(
     reply_to = await _reply_target(session, message, chat_id)
     if reply_to is not None:
         payload["reply_to"] = reply_to
+    if direction is Direction.TO_RETURNEE:
+        await _record_response_time(session, case, staff)
     return await _queue(
         session,
         case,
@@ -282,3 +295,127 @@ async def notice(session: AsyncSession, case: Case, key: str, **values: Any) -> 
         direction=Direction.OFFICE_NOTICE,
         author=None,
     )
+
+
+async def _record_response_time(session: AsyncSession, case: Case, staff: Person) -> None:
+    """The returnee's oldest message since the office last answered, and how long it waited."""
+    last_answer = await session.scalar(
+        select(func.max(OutboxItem.created_at)).where(
+            OutboxItem.case_id == case.id, OutboxItem.direction == Direction.TO_RETURNEE
+        )
+    )
+    waiting = select(func.min(OutboxItem.created_at)).where(
+        OutboxItem.case_id == case.id, OutboxItem.direction == Direction.FROM_RETURNEE
+    )
+    if last_answer is not None:
+        waiting = waiting.where(OutboxItem.created_at > last_answer)
+    asked = await session.scalar(waiting)
+    if asked is None:
+        return
+    now = utcnow()
+    session.add(
+        ResponseTime(
+            case_id=case.id,
+            office_id=case.office_id,
+            staff_id=staff.id,
+            asked_at=asked,
+            answered_at=now,
+            seconds=int((now - as_utc(asked)).total_seconds()),
+        )
+    )
+
+
+async def refresh_card(session: AsyncSession, case: Case) -> OutboxItem:
+    """The case card in the topic is edited to show the case as it is now."""
+    return await _queue(
+        session,
+        case,
+        destination="topic",
+        chat_id=None,
+        kind="card",
+        payload={},
+        direction=Direction.OFFICE_NOTICE,
+        author=None,
+    )
+
+
+async def close_topic(session: AsyncSession, case: Case) -> OutboxItem:
+    return await _queue(
+        session,
+        case,
+        destination="topic",
+        chat_id=None,
+        kind="close_topic",
+        payload={},
+        direction=Direction.OFFICE_NOTICE,
+        author=None,
+    )
+
+
+async def edited(
+    session: AsyncSession,
+    case: Case,
+    editor: Person,
+    message: Incoming,
+    revision: int,
+    *,
+    header: str | None = None,
+    signature: str | None = None,
+) -> list[OutboxItem]:
+    """Someone edited a message that was already carried over: its copies follow.
+
+    Text copies are edited in place; for media a marked correction (a fresh copy, replying to
+    the old one) follows, since a copy's media cannot be swapped. A message still waiting in the
+    outbox needs nothing: it is copied as it is when it goes.
+    """
+    relays = list(
+        await session.scalars(
+            select(Relay).where(
+                Relay.case_id == case.id,
+                Relay.source_chat_id == message.chat_id,
+                Relay.source_message_id == message.message_id,
+            )
+        )
+    )
+    items = []
+    for original in relays:
+        text = message.text or ""
+        entities = message.entities
+        if header:
+            text = f"{header}\n{text}"
+            entities = _shifted(entities, utf16_length(header) + 1)
+        if signature:
+            text = f"{text}\n\n— {signature}" if text else f"— {signature}"
+        payload: dict[str, Any] = {
+            "from_chat_id": message.chat_id,
+            "message_id": message.message_id,
+            "copy_chat_id": original.copy_chat_id,
+            "copy_message_id": original.copy_message_id,
+        }
+        if message.kind == "text":
+            kind = "edit_text"
+            payload.update(text=text, entities=entities)
+        else:
+            kind = "copy"
+            payload.update(
+                reply_to=original.copy_message_id,
+                caption=f"✏️ {text}".strip(),
+                caption_entities=_shifted(entities, utf16_length("✏️ ")),
+            )
+            if original.direction in (Direction.TO_RETURNEE, Direction.TO_COUNSELLOR):
+                payload["protect"] = True
+        destination = "topic" if original.copy_chat_id < 0 else "private"
+        items.append(
+            await _queue(
+                session,
+                case,
+                destination=destination,
+                chat_id=None if destination == "topic" else original.copy_chat_id,
+                kind=kind,
+                payload=payload,
+                direction=original.direction,
+                author=editor,
+                revision=revision,
+            )
+        )
+    return items
