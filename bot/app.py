@@ -24,6 +24,7 @@ from bot.handlers.unknown import build_fallback_router
 from bot.i18n import PersonLocaleMiddleware, create_i18n
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
+from bot.middlewares.tracking import UpdateTracker
 from bot.services.invite_guard import InviteGuard
 from dialogs import dialogs_router
 from storage.db import create_engine, create_sessionmaker
@@ -43,6 +44,7 @@ class App:
     sessionmaker: async_sessionmaker[AsyncSession]
     i18n: I18n
     sender: Sender
+    tracker: UpdateTracker
 
     async def prepare(self) -> None:
         """Everything that must happen before the first update: schema, command menus."""
@@ -93,7 +95,9 @@ def create_app(settings: Settings) -> App:
     dispatcher["invite_guard"] = InviteGuard(
         settings.invite_attempts, settings.invite_attempts_window_seconds
     )
-    # Order matters: a session first, then who is speaking, then their language.
+    # Order matters: tracking first, then a session, then who is speaking, then their language.
+    tracker = UpdateTracker()
+    dispatcher.update.outer_middleware(tracker)
     dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker))
     dispatcher.update.outer_middleware(IdentityMiddleware())
     bot = create_bot(settings)
@@ -112,6 +116,7 @@ def create_app(settings: Settings) -> App:
         bot=bot,
         dispatcher=dispatcher,
         sender=sender,
+        tracker=tracker,
         engine=engine,
         sessionmaker=sessionmaker,
         i18n=i18n,

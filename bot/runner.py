@@ -30,9 +30,27 @@ async def run_polling(settings: Settings) -> None:
             close_bot_session=False,
             tasks_concurrency_limit=settings.update_concurrency,
         )
+        await _confirm_finished_updates(app)
     finally:
         await app.close()
     logger.info("stopped")
+
+
+async def _confirm_finished_updates(app: App) -> None:
+    """Let updates still being handled finish, then tell Telegram they are done.
+
+    Long polling confirms an update only with the next getUpdates call; without this, the
+    updates handled just before a stop would be delivered again after the restart.
+    """
+    try:
+        async with asyncio.timeout(10):
+            await app.tracker.wait_idle()
+    except TimeoutError:
+        logger.warning("stopping with %s updates still being handled", app.tracker.in_flight)
+        return
+    if app.tracker.last_finished is not None:
+        # limit=1 and no wait: confirms what was handled without taking anything new.
+        await app.bot.get_updates(offset=app.tracker.last_finished + 1, limit=1, timeout=0)
 
 
 def webhook_application(settings: Settings, secret: str, path: str) -> tuple[web.Application, App]:

@@ -64,17 +64,18 @@ async def stop(process: asyncio.subprocess.Process) -> str:
     return output.decode()
 
 
-async def reply_to(api: FakeBotApi, user: TelegramUser, kind: str, payload: dict) -> None:
+async def reply_to(api: FakeBotApi, user: TelegramUser, kind: str, payload: dict) -> int:
     mark = len(api.calls)
-    await api.push_update(kind, payload)
+    update_id = await api.push_update(kind, payload)
     await api.wait_for(
         lambda c: c.method in {"sendMessage", "editMessageText"} and c.get("chat_id") == user.id,
         after=mark,
         timeout=30,
     )
+    return update_id
 
 
-async def press(api: FakeBotApi, user: TelegramUser, label: str) -> None:
+async def press(api: FakeBotApi, user: TelegramUser, label: str) -> int:
     message, data = user._find_button(label)
     callback = {
         "id": f"cb{len(api.calls)}",
@@ -83,7 +84,7 @@ async def press(api: FakeBotApi, user: TelegramUser, label: str) -> None:
         "message": message,
         "data": data,
     }
-    await reply_to(api, user, "callback_query", callback)
+    return await reply_to(api, user, "callback_query", callback)
 
 
 async def test_run_answers_start_and_keeps_a_half_finished_dialog_across_restart(
@@ -102,12 +103,14 @@ async def test_run_answers_start_and_keeps_a_half_finished_dialog_across_restart
     try:
         await reply_to(fake_api, maria, "message", maria.message(f"/start {token}"))
         assert maria.last_text() == "Please choose your language."
-        await press(fake_api, maria, "English")
+        last_update = await press(fake_api, maria, "English")
         assert maria.last_text().startswith("Before you write to your office")
     finally:
         output = await stop(process)
     assert process.returncode == 0, output
     assert "stopped" in output
+    # Everything handled was confirmed before stopping, so nothing is handled twice.
+    assert fake_api._confirmed_offset > last_update
 
     process = await start_bot("run", env, tmp_path)
     try:
