@@ -1,0 +1,157 @@
+"""Working the inbox: claiming and assigning, closing, edits, office hours, response times."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+from sqlalchemy import select
+
+from bot.delivery.texts import case_card
+from bot.formatting import opening_hours_text
+from bot.services import offices, people
+from storage.models import Office, ResponseTime
+from tests.fakes.telegram_user import CONTENT
+from tests.test_inbox import GROUP, case_row, eventually, first_topic, inbox, relayed, staff_ana
+
+__all__ = ["inbox"]  # the fixture, shared with test_inbox
+
+
+def tr(bot, msgid: str, locale: str = "ro") -> str:
+    return bot.app.i18n.gettext(msgid, locale=locale)
+
+
+async def test_claim_and_assign_update_the_pinned_card(inbox):
+    api = inbox.api
+    thread = await first_topic(inbox)
+    async with inbox.session() as session:
+        await people.add_staff(session, office_code="RO", telegram_user_id=112, name="Bogdan Pop")
+        await session.commit()
+    card_id = (await case_row(inbox)).card_message_id
+    ana = staff_ana(inbox)
+    mark = len(api.calls)
+    await ana.send("/claim", group=GROUP, topic=thread)
+    edit = await relayed(api, "editMessageText", GROUP, mark, message_id=card_id)
+    assert edit["text"] == case_card(inbox.app.i18n, await case_row(inbox), "ro")
+    assert "Ana" in edit["text"].splitlines()[4]
+    mark = len(api.calls)
+    await ana.send("/assign bog", group=GROUP, topic=thread)
+    edit = await relayed(api, "editMessageText", GROUP, mark, message_id=card_id)
+    assert "Bogdan Pop" in edit["text"]
+    assert (await case_row(inbox)).assigned_staff.display_name == "Bogdan Pop"
+    mark = len(api.calls)
+    await ana.send("/assign Zed", group=GROUP, topic=thread)
+    await asyncio.sleep(0.3)
+    told = [c for c in api.calls[mark:] if c.method == "sendMessage"]
+    expected = tr(inbox, "No staff member of {office} is called {name}. Write /assign and a name.")
+    assert told[-1]["text"] == expected.format(office="IOM RO", name="Zed")
+    assert not [c for c in api.calls if c.get("chat_id") == 501 and "/assign" in str(c.params)]
+
+
+async def test_close_closes_the_topic_and_the_returnee_reopens_it(inbox):
+    api = inbox.api
+    thread = await first_topic(inbox)
+    await staff_ana(inbox).send("/close", group=GROUP, topic=thread)
+    await relayed(api, "closeForumTopic", GROUP, message_thread_id=thread)
+    assert (await case_row(inbox)).topic_closed
+    mark = len(api.calls)
+    later = await inbox.user(501).send("I have one more question")
+    await relayed(api, "reopenForumTopic", GROUP, mark, message_thread_id=thread)
+    copy = await relayed(api, "copyMessage", GROUP, mark)
+    assert copy["message_id"] == later["message_id"]
+    reopen = api.calls_to("reopenForumTopic")[0]
+    assert api.calls.index(reopen) < api.calls.index(copy)
+    assert not (await case_row(inbox)).topic_closed
+
+
+async def test_edits_follow_the_copies_both_ways(inbox):
+    api = inbox.api
+    maria = inbox.user(501)
+    original = await maria.send("I need 300 for rent")
+    copy = await relayed(api, "copyMessage", GROUP)
+    thread = (await case_row(inbox)).topic_id
+    edited = dict(original, text="I need 350 for rent", edit_date=original["date"] + 60)
+    mark = len(api.calls)
+    await api.handled(await api.push_update("edited_message", edited))
+    edit = await relayed(api, "editMessageText", GROUP, mark)
+    assert edit["message_id"] == copy.result["message_id"]
+    assert edit["text"] == "I need 350 for rent"
+    assert api.chats[GROUP].messages[copy.result["message_id"]]["text"] == "I need 350 for rent"
+
+    ana = staff_ana(inbox)
+    answer = await ana.send("We pay 300.", group=GROUP, topic=thread)
+    to_maria = await relayed(api, "sendMessage", 501)
+    mark = len(api.calls)
+    fixed = dict(answer, text="We pay 350.", edit_date=answer["date"] + 30)
+    await api.handled(await api.push_update("edited_message", fixed))
+    edit = await relayed(api, "editMessageText", 501, mark)
+    assert edit["message_id"] == to_maria.result["message_id"]
+    assert edit["text"] == "We pay 350.\n\n— IOM RO"
+
+
+async def test_an_edited_photo_caption_follows_as_a_marked_correction(inbox):
+    api = inbox.api
+    maria = inbox.user(501)
+    photo = await maria.send(content=CONTENT["photo"] | {"caption": "receipt 120"})
+    copy = await relayed(api, "copyMessage", GROUP)
+    mark = len(api.calls)
+    edited = dict(photo, caption="receipt 210", edit_date=photo["date"] + 5)
+    await api.handled(await api.push_update("edited_message", edited))
+    correction = await relayed(api, "copyMessage", GROUP, mark)
+    assert correction["caption"] == "✏️ receipt 210"
+    assert correction["reply_parameters"]["message_id"] == copy.result["message_id"]
+
+
+async def test_outside_office_hours_the_returnee_hears_when_it_opens_once_a_day(inbox):
+    api = inbox.api
+    async with inbox.session() as session:
+        office = await offices.update_office(
+            session, "RO", hours=["mon-fri 09:00-17:00"], holidays=[date.today()]
+        )
+        hours = opening_hours_text(office, "en")
+        await session.commit()
+    maria = inbox.user(501)
+    await maria.send("Hello, is anyone there?")
+    await maria.send("Hello again")
+    await relayed(api, "copyMessage", GROUP)
+    await api.wait_for(
+        lambda c: c.method == "copyMessage" and len(api.calls_to("copyMessage")) == 2
+    )
+    notes = [c for c in api.calls_to("sendMessage", chat_id=501)]
+    assert len(notes) == 1
+    assert notes[0]["text"] == tr(
+        inbox,
+        "Thank you, your message has reached {office}. The office is closed now and will "
+        "answer when it opens.\nOpening hours:\n{hours}",
+        "en",
+    ).format(office="IOM RO", hours=hours)
+    assert hours.splitlines()[0] == "Monday: 9:00\u202fAM–5:00\u202fPM"
+
+
+async def test_response_time_is_recorded_from_the_first_unanswered_message(inbox):
+    thread = await first_topic(inbox)
+    await inbox.user(501).send("Second question")
+    await relayed(inbox.api, "copyMessage", GROUP, len(inbox.api.calls) - 1)
+    await staff_ana(inbox).send("Answer to both", group=GROUP, topic=thread)
+    await staff_ana(inbox).send("And one more thing", group=GROUP, topic=thread)
+
+    async def recorded():
+        async with inbox.session() as session:
+            return list(await session.scalars(select(ResponseTime)))
+
+    times = await eventually(recorded)
+    assert len(times) == 1  # the second answer answers nothing new
+    assert times[0].seconds >= 0
+    assert times[0].staff_id is not None
+
+
+async def test_answers_can_carry_the_staff_members_first_name(inbox):
+    thread = await first_topic(inbox)
+    async with inbox.session() as session:
+        await offices.update_office(session, "RO", sign_with_staff_name=True)
+        await session.commit()
+        office = await session.scalar(select(Office))
+        assert office.sign_with_staff_name
+    await staff_ana(inbox).send("See you Monday.", group=GROUP, topic=thread)
+    answer = await relayed(inbox.api, "sendMessage", 501)
+    assert answer["text"] == "See you Monday.\n\n— Ana, IOM RO"
