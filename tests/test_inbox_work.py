@@ -43,7 +43,9 @@ async def test_claim_and_assign_update_the_pinned_card(inbox):
     await ana.send("/assign Zed", group=GROUP, topic=thread)
     await asyncio.sleep(0.3)
     told = [c for c in api.calls[mark:] if c.method == "sendMessage"]
-    expected = tr(inbox, "No staff member of {office} is called {name}. Write /assign and a name.")
+    expected = tr(  # in Ana's own language (her Telegram is in English)
+        inbox, "No staff member of {office} is called {name}. Write /assign and a name.", "en"
+    )
     assert told[-1]["text"] == expected.format(office="IOM RO", name="Zed")
     assert not [c for c in api.calls if c.get("chat_id") == 501 and "/assign" in str(c.params)]
 

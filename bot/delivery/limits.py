@@ -34,6 +34,13 @@ class Window:
             waits.append(self._sent[0] + self.limit.seconds - now)
         return max(0.0, *waits)
 
+    def room(self) -> int:
+        """How many sends are allowed right now."""
+        self.wait()  # forgets sends that left the window
+        if self._closed_until > self._clock():
+            return 0
+        return max(0, self.limit.count - len(self._sent))
+
     def take(self) -> None:
         self._sent.append(self._clock())
 
@@ -69,6 +76,9 @@ class Limits:
 
     def wait(self, chat_id: int) -> float:
         return max(self._overall.wait(), self.window(chat_id).wait())
+
+    def room(self, chat_id: int) -> int:
+        return min(self._overall.room(), self.window(chat_id).room())
 
     def take(self, chat_id: int) -> None:
         self._overall.take()

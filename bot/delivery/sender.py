@@ -49,6 +49,7 @@ from storage.models import Case, Direction, Office, OutboxItem, OutboxStatus, Re
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+Lane = tuple[int, int | None]  # (destination chat, case for a group topic)
 
 ALBUM_WAIT_SECONDS = 1.0  # an album's parts arrive as separate updates within about a second
 NO_INBOX_RETRY = timedelta(minutes=5)
@@ -69,7 +70,8 @@ class Sender:
         self.i18n = i18n
         self.limits = limits
         self._wake = asyncio.Event()
-        self._busy: set[int] = set()
+        self._busy: set[Lane] = set()
+        self._gates: dict[int, asyncio.Lock] = {}
         self._served_at: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -94,9 +96,12 @@ class Sender:
 
     async def call(self, chat_id: int, method: TelegramMethod[T]) -> T:
         """Make one Bot API call within the limits of its destination and the overall window."""
-        while (wait := self.limits.wait(chat_id)) > 0:  # noqa: ASYNC110 - a window, not an event
-            await asyncio.sleep(wait)
-        self.limits.take(chat_id)
+        # One queue per destination (asyncio.Lock wakes waiters in order), so calls that wait
+        # for the window go in the order they asked: fair between the cases of a group.
+        async with self._gates.setdefault(chat_id, asyncio.Lock()):
+            while (wait := self.limits.wait(chat_id)) > 0:  # noqa: ASYNC110 - a window, not an event
+                await asyncio.sleep(wait)
+            self.limits.take(chat_id)
         return await self.bot(method)
 
     # ---- scheduling --------------------------------------------------------------------------
@@ -128,54 +133,50 @@ class Sender:
                     .limit(2000)
                 )
             ).all()
-            waiting: dict[int, list[OutboxItem]] = {}
+            # A lane keeps order: one case's topic, or one private chat. Lanes of one group
+            # may go side by side, as far as the group's window allows.
+            lanes: dict[int, dict[Lane, OutboxItem]] = {}
             for item, chat_id in rows:
                 if chat_id is None:
                     # The office has no inbox group yet; look again later.
                     item.not_before = now + NO_INBOX_RETRY
                     continue
-                if chat_id not in self._busy:
-                    waiting.setdefault(chat_id, []).append(item)
+                lane = (chat_id, item.case_id if chat_id < 0 else None)
+                if lane not in self._busy:
+                    lanes.setdefault(chat_id, {}).setdefault(lane, item)
             await session.commit()
 
         pause = 1.0
-        for chat_id, items in waiting.items():
-            wait = self.limits.wait(chat_id)
-            if wait > 0:
-                pause = min(pause, wait)
+        for chat_id, firsts in lanes.items():
+            room = self.limits.room(chat_id)
+            if room == 0:
+                pause = min(pause, max(self.limits.wait(chat_id), 0.01))
                 continue
-            item = self._next_for(chat_id, items)
-            album_age = (now - as_utc(item.created_at)).total_seconds()
-            if item.payload.get("media_group_id") and album_age < ALBUM_WAIT_SECONDS:
-                pause = min(pause, ALBUM_WAIT_SECONDS - album_age)
-                continue
-            self._busy.add(chat_id)
-            task = asyncio.create_task(self._deliver(item.id, chat_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            # Fair share within a group: the case that was served longest ago goes first.
+            ordered = sorted(
+                firsts.items(),
+                key=lambda lane: (self._served_at.get(lane[1].case_id or 0, 0.0), lane[1].id),
+            )
+            for lane, item in ordered[:room]:
+                album_age = (now - as_utc(item.created_at)).total_seconds()
+                if item.payload.get("media_group_id") and album_age < ALBUM_WAIT_SECONDS:
+                    pause = min(pause, ALBUM_WAIT_SECONDS - album_age)
+                    continue
+                self._busy.add(lane)
+                task = asyncio.create_task(self._deliver(item.id, chat_id, lane))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         return pause
 
-    def _next_for(self, chat_id: int, items: list[OutboxItem]) -> OutboxItem:
-        if chat_id > 0:
-            return items[0]
-        # Fair share within a group: the case that was served longest ago goes first.
-        first_per_case: dict[int | None, OutboxItem] = {}
-        for item in items:
-            first_per_case.setdefault(item.case_id, item)
-        return min(
-            first_per_case.values(),
-            key=lambda item: (self._served_at.get(item.case_id or 0, 0.0), item.id),
-        )
-
     # ---- delivery ----------------------------------------------------------------------------
-    async def _deliver(self, item_id: int, chat_id: int) -> None:
+    async def _deliver(self, item_id: int, chat_id: int, lane: Lane) -> None:
         try:
             async with self.sessionmaker() as session:
                 await self._deliver_in(session, item_id, chat_id)
         except Exception:
             logger.exception("delivery of outbox item %s failed", item_id)
         finally:
-            self._busy.discard(chat_id)
+            self._busy.discard(lane)
             self.wake()
 
     async def _deliver_in(self, session: AsyncSession, item_id: int, chat_id: int) -> None:
