@@ -101,7 +101,7 @@ def create_app(settings: Settings) -> App:
     dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker))
     dispatcher.update.outer_middleware(IdentityMiddleware())
     bot = create_bot(settings)
-    sender = Sender(bot, sessionmaker, i18n, _limits(settings))
+    sender = Sender(bot, sessionmaker, i18n, _limits(settings), settings.update_concurrency)
     dispatcher["sender"] = sender
     dispatcher["once"] = Once()
     dispatcher.startup.register(sender.start)

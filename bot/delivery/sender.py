@@ -63,8 +63,15 @@ def _thread_gone(error: TelegramBadRequest) -> bool:
 
 class Sender:
     def __init__(
-        self, bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], i18n: I18n, limits: Limits
+        self,
+        bot: Bot,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        i18n: I18n,
+        limits: Limits,
+        max_in_flight: int = 8,
     ) -> None:
+        # Deliveries at once, overall: each holds a database connection while Telegram answers.
+        self.max_in_flight = max_in_flight
         self.bot = bot
         self.sessionmaker = sessionmaker
         self.i18n = i18n
@@ -148,7 +155,10 @@ class Sender:
 
         pause = 1.0
         for chat_id, firsts in lanes.items():
-            room = self.limits.room(chat_id)
+            free = self.max_in_flight - len(self._busy)
+            if free <= 0:
+                break  # a finishing delivery wakes the sender
+            room = min(self.limits.room(chat_id), free)
             if room == 0:
                 pause = min(pause, max(self.limits.wait(chat_id), 0.01))
                 continue

@@ -77,8 +77,13 @@ class ChatView:
 
 
 class FakeBotApi:
-    def __init__(self, spec: ApiSpec | None = None) -> None:
+    def __init__(
+        self, spec: ApiSpec | None = None, group_limit: tuple[int, float] | None = None
+    ) -> None:
         self.spec = spec or load_spec()
+        # Telegram's per-group limit, enforced with 429s when set: (calls, seconds).
+        self.group_limit = group_limit
+        self.refused_429 = 0
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.chats: dict[int, ChatView] = {}
@@ -232,7 +237,13 @@ class FakeBotApi:
                 status, description = refusal
                 await self._record(call)
                 return web.json_response(
-                    {"ok": False, "error_code": status, "description": description}, status=status
+                    {
+                        "ok": False,
+                        "error_code": status,
+                        "description": description,
+                        **({"parameters": {"retry_after": 1}} if status == 429 else {}),
+                    },
+                    status=status,
                 )
             result = self._answer(method, params)
             returns = self.spec.methods[method].returns if method in self.spec.methods else ()
@@ -304,10 +315,21 @@ class FakeBotApi:
         return message
 
     def _refusal(self, method: str, params: dict[str, Any]) -> tuple[int, str] | None:
-        """Refuse the way Telegram does: blocked users, deleted topics."""
+        """Refuse the way Telegram does: blocked users, deleted topics, too many requests."""
         if "chat_id" not in params or not str(params["chat_id"]).lstrip("-").isdigit():
             return None
         chat_id = int(params["chat_id"])
+        if self.group_limit and chat_id < 0:
+            count, seconds = self.group_limit
+            now = time.monotonic()
+            recent = [
+                c
+                for c in self.calls
+                if c.get("chat_id") == chat_id and c.result is not None and now - c.at < seconds
+            ]
+            if len(recent) >= count:
+                self.refused_429 += 1
+                return 429, f"Too Many Requests: retry after {int(seconds)}"
         if chat_id in self.blocked and method.startswith(("send", "copy")):
             return 403, "Forbidden: bot was blocked by the user"
         thread = params.get("message_thread_id")

@@ -1,0 +1,312 @@
+"""Benchmark: relaying returnees' messages into their case topics.
+
+    python -m bench.relay cost [--cases 10000] [--messages 20000] [--database sqlite|postgresql]
+    python -m bench.relay limits [--scale 60]
+
+cost:   the whole stack (polling, middlewares, consent check, outbox, sender, topic creation)
+        against the fake Bot API with every limit off, next to a bare aiogram bot whose one-line
+        handler copies each message to the group, in the same run.
+limits: the fake Bot API enforces 20 calls a minute per group (time divided by --scale) and
+        answers 429 beyond; a burst of 200 messages from 50 returnees to one office.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import Message
+from sqlalchemy import insert, select
+
+from bench.onboarding import _fresh_postgres_database
+from bot.app import ALLOWED_UPDATES, create_app
+from bot.config import Settings
+from bot.services import offices
+from bot.services.clock import utcnow
+from storage.models import Case, CaseStatus, Consent, Office, Person, Role
+from tests.fakes.bot_api import FakeBotApi
+from tests.fakes.telegram_user import TelegramUser
+
+TOKEN = "123456789:BENCH-token-for-the-fake-bot-api-server"
+GROUP = -100777
+FIRST_USER = 10_000_000
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+async def seed(settings: Settings, cases: int) -> None:
+    """An office and `cases` returnees who joined and agreed, written in bulk."""
+    app = create_app(settings)
+    await app.prepare()
+    async with app.sessionmaker() as session:
+        await offices.add_office(
+            session,
+            code="RO",
+            name="IOM RO",
+            country="RO",
+            timezone="Europe/Bucharest",
+            languages=["ro", "en"],
+            group_chat_id=GROUP,
+        )
+        await session.flush()
+        office_id = await session.scalar(select(Office.id))
+        now = utcnow()
+        for start in range(0, cases, 5000):
+            batch = range(start, min(cases, start + 5000))
+            await session.execute(
+                insert(Person),
+                [
+                    {"telegram_user_id": FIRST_USER + i, "role": Role.RETURNEE, "language": "en"}
+                    for i in batch
+                ],
+            )
+            ids = dict(
+                (
+                    await session.execute(
+                        select(Person.telegram_user_id, Person.id).where(
+                            Person.telegram_user_id >= FIRST_USER + start,
+                            Person.telegram_user_id < FIRST_USER + batch.stop,
+                        )
+                    )
+                ).all()
+            )
+            await session.execute(
+                insert(Case),
+                [
+                    {
+                        "code": f"RO-{i + 1:06d}",
+                        "office_id": office_id,
+                        "language": "ro",
+                        "status": CaseStatus.RETURNED,
+                        "returnee_id": ids[FIRST_USER + i],
+                    }
+                    for i in batch
+                ],
+            )
+            case_ids = dict(
+                (
+                    await session.execute(
+                        select(Case.returnee_id, Case.id).where(Case.returnee_id.in_(ids.values()))
+                    )
+                ).all()
+            )
+            await session.execute(
+                insert(Consent),
+                [
+                    {
+                        "case_id": case_ids[person],
+                        "person_id": person,
+                        "granted": True,
+                        "text_version": "2026-11",
+                        "language": "en",
+                        "at": now,
+                    }
+                    for person in ids.values()
+                ],
+            )
+        await session.commit()
+    await app.close()
+
+
+async def burst(api: FakeBotApi, users: list[TelegramUser], per_user: int, method: str) -> dict:
+    """Push every message at once; per message, time from the push to its copy in the group."""
+    pushed: dict[tuple[int, int], float] = {}
+    for round_ in range(per_user):
+        for user in users:
+            message = user.message(f"message {round_} from a returnee")
+            pushed[(user.id, message["message_id"])] = time.monotonic()
+            await api.push_update("message", message)
+    started = min(pushed.values())
+    copied: dict[tuple[int, int], float] = {}
+    seen = 0
+    while len(copied) < len(pushed):
+        await asyncio.sleep(0.02)
+        for call in api.calls[seen:]:
+            if call.method in (method, "copyMessage") and call.result is not None:
+                key = (call.params.get("from_chat_id"), call.params.get("message_id"))
+                if key in pushed:
+                    copied.setdefault(key, call.at)
+        seen = len(api.calls)
+        if time.monotonic() - started > 1800:
+            raise TimeoutError(f"only {len(copied)} of {len(pushed)} relayed")
+    latencies = [copied[key] - pushed[key] for key in pushed]
+    return {
+        "messages_per_s": len(pushed) / (max(copied.values()) - started),
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "latencies": latencies,
+        "copied_at": copied,
+        "pushed_at": pushed,
+    }
+
+
+async def echo(api: FakeBotApi, users: list[TelegramUser], per_user: int) -> dict:
+    router = Router()
+
+    @router.message()
+    async def copy(message: Message) -> None:
+        await message.copy_to(GROUP)
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
+    task = asyncio.create_task(
+        dispatcher.start_polling(
+            bot, handle_signals=False, close_bot_session=False, polling_timeout=1
+        )
+    )
+    await asyncio.sleep(0.3)
+    try:
+        return await burst(api, users, per_user, "copyMessage")
+    finally:
+        await dispatcher.stop_polling()
+        await api.wake_pollers()
+        await task
+        await bot.session.close()
+
+
+async def homeward(api: FakeBotApi, settings: Settings, users: list[TelegramUser], per_user: int):
+    app = create_app(settings)
+    await app.prepare()
+    task = asyncio.create_task(
+        app.dispatcher.start_polling(
+            app.bot,
+            handle_signals=False,
+            close_bot_session=False,
+            polling_timeout=1,
+            allowed_updates=ALLOWED_UPDATES,
+            tasks_concurrency_limit=settings.update_concurrency,
+        )
+    )
+    await asyncio.sleep(0.3)
+    try:
+        return await burst(api, users, per_user, "copyMessage")
+    finally:
+        await app.dispatcher.stop_polling()
+        await api.wake_pollers()
+        await task
+        await app.close()
+
+
+def database(kind: str, folder: str) -> str:
+    return f"sqlite+aiosqlite:///{Path(folder) / 'relay.db'}" if kind == "sqlite" else ""
+
+
+async def cost(args: argparse.Namespace) -> None:
+    per_user = max(1, args.messages // args.cases)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        api = FakeBotApi()
+        await api.start()
+        users = [TelegramUser(api, FIRST_USER + i) for i in range(args.cases)]
+        rows.append(("aiogram copy bot (baseline)", await echo(api, users, per_user), rss_mb()))
+        for kind in args.database:
+            url = database(kind, folder) if kind == "sqlite" else await _fresh_postgres_database()
+            settings = Settings(
+                _env_file=None,
+                bot_token=TOKEN,
+                telegram_api_base=api.base_url,
+                database_url=url,
+                bot_username="bench_bot",
+                send_overall_per_second=10**6,
+                send_group_per_minute=10**9,
+                send_private_burst=10**6,
+            )
+            await seed(settings, args.cases)
+            before = rss_mb()
+            result = await homeward(api, settings, users, per_user)
+            rows.append((f"Homeward relay, {kind}", result, rss_mb() - before))
+        await api.stop()
+    total = args.cases * per_user
+    print(f"{args.cases} cases, {total} messages, one group")
+    print(f"{'':34} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'vs base':>8} {'MB':>6}")
+    base = rows[0][1]["messages_per_s"]
+    for name, row, memory in rows:
+        print(
+            f"{name:34} {row['messages_per_s']:7.0f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} "
+            f"{row['messages_per_s'] / base:8.2f} {memory:6.0f}"
+        )
+    print("MB: baseline row = whole process; Homeward rows = growth of the process during the run")
+
+
+async def limits(args: argparse.Namespace) -> None:
+    window = 60 / args.scale
+    with tempfile.TemporaryDirectory() as folder:
+        api = FakeBotApi(group_limit=(20, window))
+        await api.start()
+        settings = Settings(
+            _env_file=None,
+            bot_token=TOKEN,
+            telegram_api_base=api.base_url,
+            database_url=database("sqlite", folder),
+            bot_username="bench_bot",
+            send_group_per_minute=20,
+            send_group_window_seconds=window,
+        )
+        await seed(settings, 50)
+        users = [TelegramUser(api, FIRST_USER + i) for i in range(50)]
+        result = await homeward(api, settings, users, 4)
+        await api.stop()
+    group_calls = [c for c in api.calls if c.get("chat_id") == GROUP and c.result is not None]
+    drain = max(c.at for c in group_calls) - min(c.at for c in group_calls)
+    budget = 20 * (drain / window + 1)  # the last window counts as a whole one
+    per_case: dict[int, float] = {}
+    for (user, _), pushed in result["pushed_at"].items():
+        copied = result["copied_at"][(user, _)]
+        per_case[user] = max(per_case.get(user, 0.0), copied - pushed)
+    copies = [
+        (c.params["from_chat_id"], c.params["message_id"])
+        for c in api.calls
+        if c.method == "copyMessage" and c.result is not None
+    ]
+    print(
+        f"200 messages from 50 returnees, one group, 20 calls per {window:.2f} s (scale {args.scale})"
+    )
+    print(f"group calls: {len(group_calls)} (50 topics x 3 + 200 copies) in {drain:.1f} s")
+    print(f"budget used while draining: {len(group_calls) / budget:.1%}")
+    print(f"429 answers: {api.refused_429}")
+    print(
+        f"lost: {len(result['pushed_at']) - len(set(copies))}, duplicated: {len(copies) - len(set(copies))}"
+    )
+    print(
+        f"worst wait of a single case: {max(per_case.values()):.1f} s "
+        f"(= {max(per_case.values()) * args.scale / 60:.1f} min unscaled)"
+    )
+    print("sends saved by combining short texts: 0 (combining is not built yet)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="bench", required=True)
+    c = sub.add_parser("cost")
+    c.add_argument("--cases", type=int, default=10_000)
+    c.add_argument("--messages", type=int, default=20_000)
+    c.add_argument("--database", action="append", choices=["sqlite", "postgresql"])
+    lim = sub.add_parser("limits")
+    lim.add_argument("--scale", type=float, default=60)
+    args = parser.parse_args()
+    if args.bench == "cost":
+        args.database = args.database or ["sqlite", "postgresql"]
+        asyncio.run(cost(args))
+    else:
+        asyncio.run(limits(args))
+
+
+if __name__ == "__main__":
+    main()
