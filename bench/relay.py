@@ -275,14 +275,13 @@ async def limits(args: argparse.Namespace) -> None:
         for c in api.calls
         if c.method == "copyMessage" and c.result is not None
     ]
-    print(
-        f"200 messages from 50 returnees, one group, 20 calls per {window:.2f} s (scale {args.scale})"
-    )
+    print(f"200 messages from 50 returnees, one group, 20 calls per {window:.2f} s")
     print(f"group calls: {len(group_calls)} (50 topics x 3 + 200 copies) in {drain:.1f} s")
     print(f"budget used while draining: {len(group_calls) / budget:.1%}")
     print(f"429 answers: {api.refused_429}")
     print(
-        f"lost: {len(result['pushed_at']) - len(set(copies))}, duplicated: {len(copies) - len(set(copies))}"
+        f"lost: {len(result['pushed_at']) - len(set(copies))}, "
+        f"duplicated: {len(copies) - len(set(copies))}"
     )
     print(
         f"worst wait of a single case: {max(per_case.values()):.1f} s "
