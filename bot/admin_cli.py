@@ -15,7 +15,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import ConfigError, Settings
-from bot.services import cases, invites, offices, people
+from bot.services import cases, invites, offices, people, saved_replies
 from bot.services.errors import RuleViolation
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
@@ -97,6 +97,18 @@ async def _counsellor_add(session: AsyncSession, a: argparse.Namespace, _: Setti
         language=a.language,
     )
     return [f"counsellor {person.telegram_user_id} added"]
+
+
+async def _reply_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    reply = await saved_replies.save(
+        session, office_code=a.office, name=a.name, language=a.language, text=a.text
+    )
+    return [f"saved reply {reply.name} ({reply.language}) stored for office {a.office.upper()}"]
+
+
+async def _reply_list(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    office = await offices.get_office(session, a.office)
+    return await saved_replies.names(session, office) or ["no saved replies"]
 
 
 async def _manager_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
@@ -236,6 +248,19 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.add_argument("--telegram-id", required=True, type=int)
     p.add_argument("--name", required=True)
     p.set_defaults(handler=_manager_add)
+
+    reply = groups.add_parser("reply", help="an office's saved replies").add_subparsers(
+        dest="action", required=True, parser_class=type(admin)
+    )
+    p = reply.add_parser("add", help="add or replace the text of a saved reply in one language")
+    p.add_argument("--office", required=True)
+    p.add_argument("--name", required=True, help="short name staff type after /s, e.g. hours")
+    p.add_argument("--language", required=True)
+    p.add_argument("--text", required=True)
+    p.set_defaults(handler=_reply_add)
+    p = reply.add_parser("list", help="the names of an office's saved replies")
+    p.add_argument("--office", required=True)
+    p.set_defaults(handler=_reply_list)
 
     case = groups.add_parser("case", help="cases").add_subparsers(
         dest="action", required=True, parser_class=type(admin)

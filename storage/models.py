@@ -275,6 +275,19 @@ class OutboxItem(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class SavedReply(Base):
+    """An office's ready answer, one text per language, sent with /s <name>."""
+
+    __tablename__ = "saved_replies"
+    __table_args__ = (UniqueConstraint("office_id", "name", "language", name="uq_saved_reply"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+
+
 class ResponseTime(Base):
     """How long a returnee waited for the office's first answer (for the statistics)."""
 
@@ -318,5 +331,6 @@ __all__ = [
     "Relay",
     "ResponseTime",
     "Role",
+    "SavedReply",
     "case_counsellors",
 ]

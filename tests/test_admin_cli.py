@@ -252,3 +252,54 @@ def test_check_reports_an_unmigrated_database_then_passes(cli, monkeypatch):
     assert "database schema is at None" in err
     assert cli("migrate")[0] == 0
     assert cli("check") == (0, "", "")
+
+
+def test_saved_replies_and_office_settings_from_the_command_line(cli):
+    assert cli(*OFFICE)[0] == 0
+    code, out, _ = cli(
+        "admin",
+        "reply",
+        "add",
+        "--office",
+        "RO",
+        "--name",
+        "hours",
+        "--language",
+        "ro",
+        "--text",
+        "Luni-vineri 9-17",
+    )
+    assert (code, out.strip()) == (0, "saved reply hours (ro) stored for office RO")
+    assert cli("admin", "reply", "list", "--office", "RO")[1].strip() == "hours"
+    code, _, err = cli(
+        "admin",
+        "reply",
+        "add",
+        "--office",
+        "RO",
+        "--name",
+        "Bad Name!",
+        "--language",
+        "ro",
+        "--text",
+        "x",
+    )
+    assert code == 2
+    assert "reply name" in err
+    code, out, _ = cli(
+        "admin",
+        "office",
+        "set",
+        "--code",
+        "RO",
+        "--hours",
+        "mon-fri 09:00-17:00",
+        "--holiday",
+        "2026-12-25",
+        "--sign-with-staff-name",
+        "yes",
+    )
+    assert (code, out.strip()) == (0, "office RO updated")
+    code, _, err = cli("admin", "office", "set", "--code", "RO", "--hours", "mon 18:00-09:00")
+    assert code == 2
+    assert "close before they open" in err

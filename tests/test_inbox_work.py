@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.delivery.texts import case_card
 from bot.formatting import opening_hours_text
-from bot.services import offices, people
+from bot.services import offices, people, saved_replies
 from storage.models import Office, ResponseTime
 from tests.fakes.telegram_user import CONTENT
 from tests.test_inbox import GROUP, case_row, eventually, first_topic, inbox, relayed, staff_ana
@@ -157,3 +157,37 @@ async def test_answers_can_carry_the_staff_members_first_name(inbox):
     await staff_ana(inbox).send("See you Monday.", group=GROUP, topic=thread)
     answer = await relayed(inbox.api, "sendMessage", 501)
     assert answer["text"] == "See you Monday.\n\n— Ana, IOM RO"
+
+
+async def test_saved_replies_go_out_in_the_returnees_language(inbox):
+    api = inbox.api
+    thread = await first_topic(inbox)
+    async with inbox.session() as session:
+        await saved_replies.save(
+            session, office_code="RO", name="hours", language="ro", text="Luni-vineri 9-17."
+        )
+        await saved_replies.save(
+            session, office_code="RO", name="hours", language="en", text="Mon-Fri 9-17."
+        )
+        await session.commit()
+    ana = staff_ana(inbox)
+    mark = len(api.calls)
+    await ana.send("/s", group=GROUP, topic=thread)
+    await ana.send("/s hours", group=GROUP, topic=thread)
+    sent = await relayed(api, "sendMessage", 501, mark)
+    assert sent["text"] == "Mon-Fri 9-17.\n\n— IOM RO"  # Maria reads English
+    assert sent["protect_content"] is True
+    listing = [
+        c for c in api.calls[mark:] if c.get("chat_id") == GROUP and c.method == "sendMessage"
+    ]
+    assert listing[0]["text"].endswith("hours")
+
+
+async def test_a_mistyped_command_is_not_passed_on(inbox):
+    thread = await first_topic(inbox)
+    mark = len(inbox.api.calls)
+    await staff_ana(inbox).send("/asign Ana", group=GROUP, topic=thread)
+    await asyncio.sleep(0.3)
+    assert not [c for c in inbox.api.calls[mark:] if c.get("chat_id") == 501]
+    told = [c for c in inbox.api.calls[mark:] if c.method == "sendMessage"]
+    assert "/note, /claim" in told[0]["text"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.methods import SendMessage
@@ -14,7 +16,7 @@ from bot.delivery.sender import Sender
 from bot.delivery.texts import case_card, office_locale
 from bot.handlers.incoming import describe, is_relayable, revision
 from bot.handlers.once import Once
-from bot.services import inbox, relay
+from bot.services import inbox, relay, saved_replies
 from storage.models import Case, Office, Person
 
 
@@ -170,6 +172,50 @@ async def close(
     sender.wake()
 
 
+async def saved_reply(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    person: Person | None,
+    sender: Sender,
+    once: Once,
+) -> None:
+    """/s lists the office's saved replies; /s <name> sends one in the returnee's language."""
+    checked = await _checked(message, session, person, sender, once)
+    if checked is None or person is None:
+        return
+    office, case = checked
+    name = (command.args or "").strip()
+    if not name:
+        available = await saved_replies.names(session, office)
+        await _answer(
+            sender,
+            message,
+            _("Saved replies: {names}").format(names=", ".join(available))
+            if available
+            else _("This office has no saved replies yet."),
+        )
+        return
+    language = (case.returnee.language if case.returnee else None) or case.language
+    reply = await saved_replies.pick(session, office, name, language)
+    if reply is None:
+        await _answer(
+            sender, message, _("There is no saved reply called {name}.").format(name=name)
+        )
+        return
+    incoming = replace(describe(message, keep_text=True), text=reply.text, entities=[])
+    item = await relay.from_staff(
+        session, case, person, incoming, signature=_signature(office, person), to_returnee=True
+    )
+    if item is None:
+        await _answer(
+            sender, message, _("The returnee has not joined yet, so this was not passed on.")
+        )
+        return
+    await session.commit()
+    sender.wake()
+
+
 async def staff_edited(
     message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
 ) -> None:
@@ -200,6 +246,17 @@ async def staff_wrote(
     if checked is None or person is None:
         return
     office, case = checked
+    if (message.text or "").startswith("/"):
+        # A mistyped command must not reach the returnee as a message.
+        await _answer(
+            sender,
+            message,
+            _(
+                "Messages that start with / are commands and are not passed on. Commands here: "
+                "/note, /claim, /assign, /close, /card, /s."
+            ),
+        )
+        return
     item = await relay.from_staff(
         session,
         case,
@@ -224,6 +281,7 @@ def build_router() -> Router:
     router.message.register(claim, Command("claim"))
     router.message.register(assign, Command("assign"))
     router.message.register(close, Command("close"))
+    router.message.register(saved_reply, Command("s"))
     router.message.register(staff_wrote)
     router.edited_message.filter(F.chat.type == "supergroup")
     router.edited_message.register(staff_edited)

@@ -231,11 +231,17 @@ async def counsellor_behind(session: AsyncSession, case: Case, message: Incoming
 
 
 async def from_staff(
-    session: AsyncSession, case: Case, staff: Person, message: Incoming, signature: str
+    session: AsyncSession,
+    case: Case,
+    staff: Person,
+    message: Incoming,
+    signature: str,
+    *,
+    to_returnee: bool = False,
 ) -> OutboxItem | None:
     """Staff answered in the topic: a protected copy to the returnee, or to the counsellor whose
     message they replied to, signed with the office's name. None if nobody can receive it."""
-    counsellor_chat = await counsellor_behind(session, case, message)
+    counsellor_chat = None if to_returnee else await counsellor_behind(session, case, message)
     if counsellor_chat is not None:
         direction, chat_id = Direction.TO_COUNSELLOR, counsellor_chat
     elif case.returnee is not None:

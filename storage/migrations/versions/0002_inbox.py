@@ -154,8 +154,21 @@ def upgrade() -> None:
             )
         )
 
+    op.create_table(
+        "saved_replies",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("office_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("language", sa.String(length=16), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["office_id"], ["offices.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("office_id", "name", "language", name="uq_saved_reply"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("saved_replies")
     with op.batch_alter_table("offices", schema=None) as batch_op:
         batch_op.drop_column("sign_with_staff_name")
         batch_op.drop_column("holidays")

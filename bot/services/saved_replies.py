@@ -1,0 +1,68 @@
+"""Saved replies: an office's ready answers, one text per language, sent with /s <name>."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.languages import is_known_language, normalise
+from bot.services import audit
+from bot.services.errors import RuleViolation
+from bot.services.offices import get_office
+from storage.models import Office, SavedReply
+
+_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
+
+
+async def save(
+    session: AsyncSession, *, office_code: str, name: str, language: str, text: str
+) -> SavedReply:
+    """Add the text for one language, or replace it."""
+    office = await get_office(session, office_code)
+    name = name.strip().lower()
+    if not _NAME.match(name):
+        raise RuleViolation(f"reply name {name!r} must be 1-32 of a-z, 0-9, _ and -")
+    code = normalise(language)
+    if not code or not is_known_language(code):
+        raise RuleViolation(f"language {language!r} is not a language code")
+    if not text.strip() or len(text) > 3500:
+        raise RuleViolation("a saved reply needs 1-3500 characters of text")
+    reply = await session.scalar(
+        select(SavedReply).where(
+            SavedReply.office_id == office.id, SavedReply.name == name, SavedReply.language == code
+        )
+    )
+    if reply is None:
+        reply = SavedReply(office_id=office.id, name=name, language=code, text=text.strip())
+        session.add(reply)
+    else:
+        reply.text = text.strip()
+    audit.record(session, "saved_reply.saved", office_id=office.id)
+    return reply
+
+
+async def names(session: AsyncSession, office: Office) -> list[str]:
+    rows = await session.scalars(
+        select(SavedReply.name).where(SavedReply.office_id == office.id).distinct()
+    )
+    return sorted(rows)
+
+
+async def pick(
+    session: AsyncSession, office: Office, name: str, language: str
+) -> SavedReply | None:
+    """The text in the returnee's language, else in the office's languages in order."""
+    texts = {
+        reply.language: reply
+        for reply in await session.scalars(
+            select(SavedReply).where(
+                SavedReply.office_id == office.id, SavedReply.name == name.strip().lower()
+            )
+        )
+    }
+    for code in (language, *office.languages):
+        if code in texts:
+            return texts[code]
+    return next(iter(texts.values()), None)
