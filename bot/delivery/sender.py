@@ -309,27 +309,31 @@ class Sender:
                 )
                 case.topic_closed = False
                 await session.commit()
-            return case.topic_id
-        topic = await self.call(chat_id, CreateForumTopic(chat_id=chat_id, name=topic_name(case)))
-        case.inbox_chat_id = chat_id
-        case.topic_id = topic.message_thread_id
-        case.topic_closed = False
-        await session.commit()  # a crash after this point must not create a second topic
-        locale = office_locale(case.office, self.i18n)
-        card = await self.call(
-            chat_id,
-            SendMessage(
-                chat_id=chat_id,
-                message_thread_id=case.topic_id,
-                text=case_card(self.i18n, case, locale),
-            ),
-        )
-        case.card_message_id = card.message_id
-        await session.commit()
-        await self.call(
-            chat_id,
-            PinChatMessage(chat_id=chat_id, message_id=card.message_id, disable_notification=True),
-        )
+        else:
+            topic = await self.call(
+                chat_id, CreateForumTopic(chat_id=chat_id, name=topic_name(case))
+            )
+            case.inbox_chat_id = chat_id
+            case.topic_id = topic.message_thread_id
+            case.topic_closed = False
+            case.card_message_id = None
+            await session.commit()  # a crash after this point must not create a second topic
+        if case.card_message_id is None:
+            # A new topic, or one whose card could not be posted last time.
+            locale = office_locale(case.office, self.i18n)
+            card = await self.call(
+                chat_id,
+                SendMessage(
+                    chat_id=chat_id,
+                    message_thread_id=case.topic_id,
+                    text=case_card(self.i18n, case, locale),
+                ),
+            )
+            case.card_message_id = card.message_id
+            # Pinning waits its turn in the outbox, so a refusal cannot lose it.
+            await relay.pin_card(session, case)
+            await session.commit()
+            self.wake()
         return case.topic_id
 
     async def _send(
@@ -367,6 +371,15 @@ class Sender:
                 await self.call(
                     chat_id,
                     EditMessageText(chat_id=chat_id, message_id=case.card_message_id, text=text),
+                )
+            return [(item, None, 0)]
+        if item.kind == "pin":
+            if case is not None and case.card_message_id is not None:
+                await self.call(
+                    chat_id,
+                    PinChatMessage(
+                        chat_id=chat_id, message_id=case.card_message_id, disable_notification=True
+                    ),
                 )
             return [(item, None, 0)]
         if item.kind == "close_topic":

@@ -345,6 +345,19 @@ async def refresh_card(session: AsyncSession, case: Case) -> OutboxItem:
     )
 
 
+async def pin_card(session: AsyncSession, case: Case) -> OutboxItem:
+    return await _queue(
+        session,
+        case,
+        destination="topic",
+        chat_id=None,
+        kind="pin",
+        payload={},
+        direction=Direction.OFFICE_NOTICE,
+        author=None,
+    )
+
+
 async def close_topic(session: AsyncSession, case: Case) -> OutboxItem:
     return await _queue(
         session,
