@@ -101,7 +101,14 @@ def create_app(settings: Settings) -> App:
     dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker))
     dispatcher.update.outer_middleware(IdentityMiddleware())
     bot = create_bot(settings)
-    sender = Sender(bot, sessionmaker, i18n, _limits(settings), settings.update_concurrency)
+    sender = Sender(
+        bot,
+        sessionmaker,
+        i18n,
+        _limits(settings),
+        settings.update_concurrency,
+        lag_alert_seconds=settings.relay_lag_alert_seconds,
+    )
     dispatcher["sender"] = sender
     dispatcher["once"] = Once()
     dispatcher.startup.register(sender.start)

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     send_group_per_minute: int = Field(default=20, ge=1)
     send_group_window_seconds: float = Field(default=60.0, gt=0)
     send_private_burst: int = Field(default=3, ge=1)
+    # When returnees' messages reach a group later than this, the office is told (once an hour).
+    relay_lag_alert_seconds: float = Field(default=300, gt=0)
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
     # Failed invite tokens tolerated from one account before it has to wait.
     invite_attempts: int = Field(default=5, ge=1)

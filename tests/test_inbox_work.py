@@ -191,3 +191,35 @@ async def test_a_mistyped_command_is_not_passed_on(inbox):
     assert not [c for c in inbox.api.calls[mark:] if c.get("chat_id") == 501]
     told = [c for c in inbox.api.calls[mark:] if c.method == "sendMessage"]
     assert "/note, /claim" in told[0]["text"]
+
+
+async def test_the_office_is_told_when_relaying_runs_late(fake_api, sqlite_url):
+    from bot.app import create_app
+    from bot.delivery.texts import notice_text
+    from tests.conftest import RunningBot, make_settings
+    from tests.test_inbox import joined_returnee
+    from tests.world import office_with_case
+
+    settings = make_settings(fake_api, sqlite_url, relay_lag_alert_seconds=0.001)
+    bot = RunningBot(create_app(settings), fake_api)
+    await bot.start()
+    try:
+        async with bot.session() as session:
+            await office_with_case(session)
+        await joined_returnee(bot)
+        await bot.user(501).send("hello")
+        await bot.user(501).send("hello again")
+        alert = await fake_api.wait_for(
+            lambda c: c.method == "sendMessage" and c.get("text", "").startswith("⏳")
+        )
+        await fake_api.wait_for(
+            lambda c: c.method == "copyMessage" and len(fake_api.calls_to("copyMessage")) == 2
+        )
+        await asyncio.sleep(0.3)
+    finally:
+        await bot.stop()
+    assert alert["chat_id"] == GROUP
+    assert "message_thread_id" not in alert.params  # office-wide, in General, naming no case
+    assert alert["text"] == notice_text(bot.app.i18n, "ro", "relay_late", {"minutes": 1})
+    assert len([c for c in fake_api.calls if c.get("text", "").startswith("⏳")]) == 1
+    assert bot.app.sender.lag[GROUP] > 0

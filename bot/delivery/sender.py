@@ -69,7 +69,12 @@ class Sender:
         i18n: I18n,
         limits: Limits,
         max_in_flight: int = 8,
+        lag_alert_seconds: float = 300,
     ) -> None:
+        self.lag_alert_seconds = lag_alert_seconds
+        # Per group: the latest relay lag (seconds from receiving to posting) and the last alert.
+        self.lag: dict[int, float] = {}
+        self._lag_alerted: dict[int, float] = {}
         # Deliveries at once, overall: each holds a database connection while Telegram answers.
         self.max_in_flight = max_in_flight
         self.bot = bot
@@ -266,6 +271,26 @@ class Sender:
         if case is not None:
             self._served_at[case.id] = time.monotonic()
         await session.commit()
+        if item.direction is Direction.FROM_RETURNEE and chat_id < 0:
+            await self._watch_lag(chat_id, (now - as_utc(item.created_at)).total_seconds(), case)
+
+    async def _watch_lag(self, chat_id: int, lag: float, case: Case | None) -> None:
+        """Tell the office, at most once an hour, when returnees' messages arrive late."""
+        self.lag[chat_id] = lag
+        if lag < self.lag_alert_seconds or case is None:
+            return
+        if time.monotonic() - self._lag_alerted.get(chat_id, -3600.0) < 3600:
+            return
+        self._lag_alerted[chat_id] = time.monotonic()
+        logger.warning("relay lag in group %s is %.0f s", chat_id, lag)
+        text = notice_text(
+            self.i18n,
+            office_locale(case.office, self.i18n),
+            "relay_late",
+            {"minutes": max(1, round(lag / 60))},
+        )
+        # Office-wide, so in General; it names no case and no person.
+        await self.call(chat_id, SendMessage(chat_id=chat_id, text=text))
 
     async def _case(self, session: AsyncSession, case_id: int | None) -> Case | None:
         if case_id is None:

@@ -16,6 +16,11 @@ NOTICES = {
         "📍 The returnee shared a location. It is not shown here, to keep them safe. "
         "If you need it, ask them."
     ),
+    "relay_late": N_(
+        "⏳ Returnees' messages are reaching this group about {minutes} min late, because "
+        "Telegram limits how fast a bot may post in one group. Nothing is lost; they arrive in "
+        "order."
+    ),
     "returnee_blocked": N_(
         "⚠️ The returnee has blocked the bot. Your messages are kept and will be delivered if "
         "they write again."
