@@ -13,7 +13,7 @@ from bot.services.clock import utcnow
 from bot.services.consent import has_consent
 from dialogs.onboarding import CONSENT_TEXT
 from storage.models import AuditEvent, Case, Consent, Invite, Person, Role
-from tests.world import office_with_case
+from tests.world import office_with_case, onboard
 
 
 def tr(running_bot, msgid: str, language: str) -> str:
@@ -104,9 +104,7 @@ async def test_consent_can_be_withdrawn_from_the_privacy_menu(running_bot):
     async with running_bot.session() as session:
         token = await office_with_case(session)
     maria = running_bot.user(501)
-    await maria.send(f"/start {token}")
-    await maria.press("English")
-    await maria.press("I agree")
+    await onboard(maria, token)
 
     await maria.press("Privacy")
     assert "You agreed on" in maria.last_text()
@@ -128,9 +126,7 @@ async def test_language_can_be_changed_later(running_bot):
     async with running_bot.session() as session:
         token = await office_with_case(session)
     maria = running_bot.user(501)
-    await maria.send(f"/start {token}")
-    await maria.press("English")
-    await maria.press("I agree")
+    await onboard(maria, token)
     await maria.send("/language")
     await maria.press("Română")
     assert maria.last_text() == tr(running_bot, "Main menu. What would you like to do?", "ro")
@@ -236,9 +232,7 @@ async def test_nothing_from_the_telegram_profile_is_stored(running_bot):
     maria = running_bot.user(
         501, first_name="Mariana", last_name="Vasilescu", username="mariana_v88"
     )
-    await maria.send(f"/start {token}")
-    await maria.press("English")
-    await maria.press("I agree")
+    await onboard(maria, token)
     async with running_bot.session() as session:
         person = await session.scalar(select(Person).where(Person.telegram_user_id == 501))
         assert person.display_name is None
@@ -322,9 +316,7 @@ async def test_new_invite_moves_the_case_to_a_new_phone_and_asks_consent_again(r
     async with running_bot.session() as session:
         token = await office_with_case(session)
     old_phone = running_bot.user(501)
-    await old_phone.send(f"/start {token}")
-    await old_phone.press("English")
-    await old_phone.press("I agree")
+    await onboard(old_phone, token)
     async with running_bot.session() as session:
         second = await invites.invite_returnee(session, case_code="RO-0007", ttl_days=14)
         await session.commit()
@@ -351,9 +343,7 @@ async def test_stale_button_after_the_dialog_is_gone_gets_a_kind_answer(running_
     async with running_bot.session() as session:
         token = await office_with_case(session)
     maria = running_bot.user(501)
-    await maria.send(f"/start {token}")
-    await maria.press("English")
-    await maria.press("I agree")
+    await onboard(maria, token)
     async with running_bot.session() as session:
         await session.execute(text("DELETE FROM fsm_records"))
         await session.commit()
@@ -409,9 +399,7 @@ async def test_opening_your_own_link_again_is_not_a_guess(running_bot):
     async with running_bot.session() as session:
         token = await office_with_case(session)
     maria = running_bot.user(501)
-    await maria.send(f"/start {token}")
-    await maria.press("English")
-    await maria.press("I agree")
+    await onboard(maria, token)
     for _ in range(running_bot.app.settings.invite_attempts + 1):
         await maria.send(f"/start {token}")
     assert maria.last_text() == "Main menu. What would you like to do?"
@@ -463,9 +451,7 @@ async def test_case_list_shows_no_consent_after_the_case_moved_to_a_new_phone(ru
     async with running_bot.session() as session:
         token = await office_with_case(session)
     old_phone = running_bot.user(501)
-    await old_phone.send(f"/start {token}")
-    await old_phone.press("English")
-    await old_phone.press("I agree")
+    await onboard(old_phone, token)
     async with running_bot.session() as session:
         second = await invites.invite_returnee(session, case_code="RO-0007", ttl_days=14)
         await session.commit()

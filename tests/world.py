@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import cases, invites, offices, people
+from tests.fakes.telegram_user import TelegramUser
 
 
 async def office_with_case(
@@ -43,3 +44,10 @@ async def office_with_case(
     issued = await invites.invite_returnee(session, case_code=code, ttl_days=14)
     await session.commit()
     return issued.token
+
+
+async def onboard(user: TelegramUser, token: str) -> None:
+    """Open the invite, choose English and agree, as a returnee does."""
+    await user.send(f"/start {token}")
+    await user.press("English")
+    await user.press("I agree")

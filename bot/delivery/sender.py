@@ -356,7 +356,7 @@ class Sender:
             )
             case.card_message_id = card.message_id
             # Pinning waits its turn in the outbox, so a refusal cannot lose it.
-            await relay.pin_card(session, case)
+            await relay.topic_work(session, case, "pin")
             await session.commit()
             self.wake()
         return case.topic_id

@@ -6,18 +6,13 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.delivery.texts import STATUS
 from bot.services.cases import cases_of_counsellor
 from storage.models import CaseStatus, Office, Person, Role
 
 
 def status_label(status: CaseStatus) -> str:
-    labels = {
-        CaseStatus.PREPARING: _("preparing return"),
-        CaseStatus.RETURNED: _("returned"),
-        CaseStatus.CLOSED: _("closed"),
-        CaseStatus.DROPPED_OUT: _("dropped out"),
-    }
-    return labels[status]
+    return _(STATUS[status])
 
 
 async def counsellor_cases_text(session: AsyncSession, counsellor: Person) -> str:

@@ -49,7 +49,7 @@ async def assign(session: AsyncSession, case: Case, staff: Person, by: Person) -
     audit.record(
         session, "case.assigned", actor_id=by.id, case_id=case.id, office_id=case.office_id
     )
-    await relay.refresh_card(session, case)
+    await relay.topic_work(session, case, "card")
 
 
 async def close(session: AsyncSession, case: Case, by: Person) -> None:
@@ -58,4 +58,4 @@ async def close(session: AsyncSession, case: Case, by: Person) -> None:
     audit.record(
         session, "case.topic_closed", actor_id=by.id, case_id=case.id, office_id=case.office_id
     )
-    await relay.close_topic(session, case)
+    await relay.topic_work(session, case, "close_topic")

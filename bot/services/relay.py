@@ -331,40 +331,15 @@ async def _record_response_time(session: AsyncSession, case: Case, staff: Person
     )
 
 
-async def refresh_card(session: AsyncSession, case: Case) -> OutboxItem:
-    """The case card in the topic is edited to show the case as it is now."""
+async def topic_work(session: AsyncSession, case: Case, kind: str) -> OutboxItem:
+    """Work on the case's topic itself: "card" (edit it to show the case as it is now),
+    "pin" (pin the card) or "close_topic". It waits its turn in the outbox like a message."""
     return await _queue(
         session,
         case,
         destination="topic",
         chat_id=None,
-        kind="card",
-        payload={},
-        direction=Direction.OFFICE_NOTICE,
-        author=None,
-    )
-
-
-async def pin_card(session: AsyncSession, case: Case) -> OutboxItem:
-    return await _queue(
-        session,
-        case,
-        destination="topic",
-        chat_id=None,
-        kind="pin",
-        payload={},
-        direction=Direction.OFFICE_NOTICE,
-        author=None,
-    )
-
-
-async def close_topic(session: AsyncSession, case: Case) -> OutboxItem:
-    return await _queue(
-        session,
-        case,
-        destination="topic",
-        chat_id=None,
-        kind="close_topic",
+        kind=kind,
         payload={},
         direction=Direction.OFFICE_NOTICE,
         author=None,
