@@ -130,6 +130,8 @@ class Sender:
 
     async def _round(self) -> float:
         """Start what may go now; return how long until something else may."""
+        if len(self._busy) >= self.max_in_flight:
+            return 1.0  # every slot is taken; a finishing delivery wakes the sender
         now = utcnow()
         destination = func.coalesce(
             OutboxItem.chat_id, Case.inbox_chat_id, Office.staff_group_chat_id
@@ -142,7 +144,7 @@ class Sender:
                     .outerjoin(Office, Office.id == Case.office_id)
                     .where(OutboxItem.status == OutboxStatus.PENDING, OutboxItem.not_before <= now)
                     .order_by(OutboxItem.id)
-                    .limit(2000)
+                    .limit(500)
                 )
             ).all()
             # A lane keeps order: one case's topic, or one private chat. Lanes of one group
