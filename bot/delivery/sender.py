@@ -43,6 +43,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.delivery.limits import Limits
 from bot.delivery.texts import case_card, notice_text, office_locale, topic_name
+from bot.failures import log_failure
 from bot.services import audit, relay
 from bot.services.clock import as_utc, utcnow
 from storage.models import Case, Direction, Office, OutboxItem, OutboxStatus, Relay
@@ -121,8 +122,8 @@ class Sender:
         while not self._stopping:
             try:
                 pause = await self._round()
-            except Exception:
-                logger.exception("sender round failed")
+            except Exception as error:  # noqa: BLE001 - the loop must outlive any one failure
+                log_failure(logger, "sender round", error)
                 pause = 1.0
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -190,8 +191,8 @@ class Sender:
         try:
             async with self.sessionmaker() as session:
                 await self._deliver_in(session, item_id, chat_id)
-        except Exception:
-            logger.exception("delivery of outbox item %s failed", item_id)
+        except Exception as error:  # noqa: BLE001 - the item stays pending and is retried
+            log_failure(logger, f"delivery of outbox item {item_id}", error)
         finally:
             self._busy.discard(lane)
             self.wake()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import traceback
 
 from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
@@ -13,6 +12,7 @@ from aiogram_dialog import DialogManager
 from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.failures import log_failure
 from dialogs.home import show_home
 from storage.models import Person, Role
 
@@ -30,12 +30,7 @@ async def stale_button(
 
 
 async def unexpected(event: ErrorEvent) -> None:
-    # Update id, exception type and where it was raised: exception messages can quote user text.
-    frames = traceback.extract_tb(event.exception.__traceback__)
-    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-    logger.error(
-        "update %s failed: %s at %s", event.update.update_id, type(event.exception).__name__, where
-    )
+    log_failure(logger, f"update {event.update.update_id}", event.exception)
 
 
 def build_router() -> Router:

@@ -1,0 +1,17 @@
+"""Logging failures without their messages: an exception's text can quote what a person wrote
+(SQL parameters, Telegram's error descriptions), so only its type and place are logged."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+
+def describe_failure(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    return f"{type(error).__name__} at {where}"
+
+
+def log_failure(logger: logging.Logger, what: str, error: BaseException) -> None:
+    logger.error("%s failed: %s", what, describe_failure(error))
