@@ -78,8 +78,11 @@ async def get_case(session: AsyncSession, code: str) -> Case:
 
 
 async def case_of_returnee(session: AsyncSession, returnee: Person) -> Case | None:
+    """The returnee's case with its office and consent history: all a private chat needs."""
     return await session.scalar(
-        select(Case).where(Case.returnee_id == returnee.id).options(*_with_details())
+        select(Case)
+        .where(Case.returnee_id == returnee.id)
+        .options(selectinload(Case.office), selectinload(Case.consents))
     )
 
 

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import audit
 from bot.services.clock import as_utc, utcnow
 from storage.models import (
     Case,
@@ -120,13 +119,7 @@ async def _queue(
         created_at=now,
     )
     session.add(item)
-    audit.record(
-        session,
-        f"relay.queued.{direction}",
-        actor_id=item.author_id,
-        case_id=case.id,
-        office_id=case.office_id,
-    )
+    # The audit log gets its line when the relay is delivered (relay.sent.*), not here.
     return item
 
 
