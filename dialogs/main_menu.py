@@ -62,7 +62,7 @@ def main_menu_dialog() -> Dialog:
         Window(
             Tr("Main menu. What would you like to do?"),
             Column(
-                _not_ready(Tr("Write to the office"), "write"),
+                SwitchTo(Tr("Write to the office"), id="write", state=MainMenu.write),
                 _not_ready(Tr("Questions"), "questions"),
                 _not_ready(Tr("My budget"), "budget"),
                 _not_ready(Tr("Send a receipt"), "receipt"),
@@ -107,8 +107,17 @@ def main_menu_dialog() -> Dialog:
         ),
         Window(
             Tr(
+                "Just write here in this chat: your message goes to {office}. You can send text, "
+                "photos, voice messages and documents. The office answers here too."
+            ),
+            SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
+            state=MainMenu.write,
+            getter=consent_getter,
+        ),
+        Window(
+            Tr(
                 "This part of Homeward is not open yet. Your office will tell you when it is. "
-                "Language and privacy already work."
+                "Until then, write your question here in the chat."
             ),
             SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
             state=MainMenu.not_ready,

@@ -12,4 +12,5 @@ class MainMenu(StatesGroup):
     language = State()
     privacy = State()
     withdraw = State()
+    write = State()
     not_ready = State()

@@ -459,3 +459,17 @@ async def test_case_list_shows_no_consent_after_the_case_moved_to_a_new_phone(ru
     async with running_bot.session() as session:
         summary = await cases.list_cases(session)
     assert [(s.code, s.returnee_joined, s.consent) for s in summary] == [("RO-0007", True, False)]
+
+
+async def test_write_to_the_office_explains_that_the_chat_reaches_the_office(running_bot):
+    async with running_bot.session() as session:
+        token = await office_with_case(session)
+    maria = running_bot.user(501)
+    await onboard(maria, token)
+    await maria.press("Write to the office")
+    assert maria.last_text().startswith(
+        "Just write here in this chat: your message goes to IOM RO."
+    )
+    await maria.press("Back")
+    await maria.press("My budget")
+    assert maria.last_text().startswith("This part of Homeward is not open yet.")
