@@ -223,3 +223,40 @@ async def test_the_office_is_told_when_relaying_runs_late(fake_api, sqlite_url):
     assert alert["text"] == notice_text(bot.app.i18n, "ro", "relay_late", {"minutes": 1})
     assert len([c for c in fake_api.calls if c.get("text", "").startswith("⏳")]) == 1
     assert bot.app.sender.lag[GROUP] > 0
+
+
+async def test_a_broken_outbox_item_backs_off_instead_of_spinning(inbox, caplog):
+    from bot.services.clock import utcnow
+    from storage.models import Direction, OutboxItem, OutboxStatus
+
+    case = await case_row(inbox)
+    async with inbox.session() as session:
+        session.add(
+            OutboxItem(
+                case_id=case.id,
+                destination="private",
+                chat_id=501,
+                kind="copy",
+                payload={},
+                direction=Direction.TO_RETURNEE,
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                not_before=utcnow(),
+                created_at=utcnow(),
+            )
+        )
+        await session.commit()
+    inbox.app.sender.wake()
+
+    async def backed_off():
+        async with inbox.session() as session:
+            item = await session.scalar(select(OutboxItem))
+            return item if item.attempts else None
+
+    item = await eventually(backed_off)
+    await asyncio.sleep(0.5)
+    async with inbox.session() as session:
+        again = await session.get(OutboxItem, item.id)
+    assert again.attempts == 1  # not retried in a tight loop
+    assert again.status is OutboxStatus.PENDING
+    assert "KeyError" in caplog.text

@@ -55,6 +55,7 @@ Lane = tuple[int, int | None]  # (destination chat, case for a group topic)
 ALBUM_WAIT_SECONDS = 1.0  # an album's parts arrive as separate updates within about a second
 NO_INBOX_RETRY = timedelta(minutes=5)
 MAX_BACKOFF_SECONDS = 300
+MAX_ATTEMPTS = 12  # unexpected failures only; Telegram's own refusals are handled apart
 
 
 def _thread_gone(error: TelegramBadRequest) -> bool:
@@ -191,11 +192,29 @@ class Sender:
         try:
             async with self.sessionmaker() as session:
                 await self._deliver_in(session, item_id, chat_id)
-        except Exception as error:  # noqa: BLE001 - the item stays pending and is retried
+        except Exception as error:  # noqa: BLE001 - one broken item must not stop the others
             log_failure(logger, f"delivery of outbox item {item_id}", error)
+            await self._back_off(item_id)
         finally:
             self._busy.discard(lane)
             self.wake()
+
+    async def _back_off(self, item_id: int) -> None:
+        """After an unexpected failure: try again later, and give up after a number of tries."""
+        try:
+            async with self.sessionmaker() as session:
+                item = await session.get(OutboxItem, item_id)
+                if item is None or item.status is not OutboxStatus.PENDING:
+                    return
+                item.attempts += 1
+                if item.attempts >= MAX_ATTEMPTS:
+                    item.status = OutboxStatus.FAILED
+                item.not_before = utcnow() + timedelta(
+                    seconds=min(2**item.attempts, MAX_BACKOFF_SECONDS)
+                )
+                await session.commit()
+        except Exception as error:  # noqa: BLE001 - the database itself may be what failed
+            log_failure(logger, f"backing off outbox item {item_id}", error)
 
     async def _deliver_in(self, session: AsyncSession, item_id: int, chat_id: int) -> None:
         item = await session.get(OutboxItem, item_id)
