@@ -362,8 +362,9 @@ async def test_the_group_limit_is_never_exceeded_and_cases_are_served_fairly(fak
         await joined_returnee(bot, 502, "RO-0008")
         chatty, quiet = bot.user(501), bot.user(502)
         for n in range(6):
-            await chatty.send(f"message {n}")
-        await quiet.send("just one")
+            # Media, so that nothing is combined: this test is about the window and fairness.
+            await chatty.send(content=CONTENT["photo"] | {"caption": f"receipt {n}"})
+        await quiet.send(content=CONTENT["photo"])
         await fake_api.wait_for(
             lambda c: c.method == "copyMessage" and c.get("from_chat_id") == 502, timeout=30
         )
@@ -386,6 +387,47 @@ async def test_the_group_limit_is_never_exceeded_and_cases_are_served_fairly(fak
     copies = [c.get("from_chat_id") for c in fake_api.calls_to("copyMessage")]
     # The quiet case goes in between, not after all six of the chatty case's messages.
     assert copies.index(502) <= 3, f"the quiet case waited behind the chatty one: {copies}"
+
+
+async def test_short_texts_that_wait_go_as_one_topic_message(fake_api, sqlite_url):
+    settings = make_settings(
+        fake_api, sqlite_url, send_group_per_minute=3, send_group_window_seconds=1.0
+    )
+    bot = RunningBot(create_app(settings), fake_api)
+    await bot.start()
+    try:
+        async with bot.session() as session:
+            await office_with_case(session, counsellor_id=None)
+        await joined_returnee(bot, 501, "RO-0007")
+        maria = bot.user(501)
+        sent = [await maria.send(text) for text in ("hello", "are you there?", "it is urgent")]
+        # Topic, card and the first copy fill the window; the other two wait and go together.
+        combined = await fake_api.wait_for(
+            lambda c: c.method == "sendMessage" and "it is urgent" in c.get("text", ""),
+            timeout=15,
+        )
+
+        async def relays():
+            async with bot.session() as session:
+                return list(await session.scalars(select(Relay).order_by(Relay.id)))
+
+        rows = await eventually(lambda: relays_if(relays, 3))
+    finally:
+        await bot.stop()
+    lines = combined["text"].splitlines()
+    assert [line.split("] ", 1)[1] for line in lines] == ["are you there?", "it is urgent"]
+    assert all(line.startswith("[") and line[3] == ":" for line in lines)
+    assert [r.source_message_id for r in rows] == [m["message_id"] for m in sent]
+    assert rows[1].copy_message_id == rows[2].copy_message_id == combined.result["message_id"]
+    assert bot.app.sender.combined_saved == 1
+    async with bot.session() as session:
+        payloads = list(await session.scalars(select(OutboxItem.payload)))
+    assert all(not p or "combinable" not in p for p in payloads)  # no text kept after delivery
+
+
+async def relays_if(read, count):
+    rows = await read()
+    return rows if len(rows) >= count else None
 
 
 async def test_an_update_delivered_twice_is_relayed_once(inbox):

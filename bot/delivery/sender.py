@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -77,6 +78,7 @@ class Sender:
         # Per group: the latest relay lag (seconds from receiving to posting) and the last alert.
         self.lag: dict[int, float] = {}
         self._lag_alerted: dict[int, float] = {}
+        self.combined_saved = 0  # sends saved by combining short texts
         # Deliveries at once, overall: each holds a database connection while Telegram answers.
         self.max_in_flight = max_in_flight
         self.bot = bot
@@ -456,6 +458,10 @@ class Sender:
             await self.call(chat_id, SendMessage(**common, text=payload["header"]))
         if payload.get("media_group_id"):
             return await self._send_album(session, item, chat_id, common)
+        if payload.get("combinable") and case is not None:
+            combined = await self._send_combined(session, item, case, chat_id, common)
+            if combined:
+                return combined
         copy = await self.call(
             chat_id,
             CopyMessage(
@@ -469,6 +475,48 @@ class Sender:
             ),
         )
         return [(item, payload["message_id"], copy.message_id)]
+
+    async def _send_combined(
+        self,
+        session: AsyncSession,
+        item: OutboxItem,
+        case: Case,
+        chat_id: int,
+        common: dict[str, Any],
+    ) -> list[tuple[OutboxItem, int | None, int]]:
+        """Consecutive short texts still waiting go as one topic message, each with its time.
+
+        Returns nothing when there is only this one: it is then copied as it is.
+        """
+        following = await session.scalars(
+            select(OutboxItem)
+            .where(
+                OutboxItem.case_id == case.id,
+                OutboxItem.status == OutboxStatus.PENDING,
+                OutboxItem.destination == "topic",
+                OutboxItem.id >= item.id,
+            )
+            .order_by(OutboxItem.id)
+            .limit(20)
+        )
+        zone = ZoneInfo(case.office.timezone)
+        parts: list[OutboxItem] = []
+        lines: list[str] = []
+        for part in following:
+            combinable = part.payload.get("combinable")
+            if part.direction is not Direction.FROM_RETURNEE or not combinable:
+                break  # keep the order: stop at the first message that cannot join
+            at = datetime.fromtimestamp(combinable.get("at") or 0, tz=zone)
+            line = f"[{at:%H:%M}] {combinable['text']}"
+            if sum(len(x) + 1 for x in lines) + len(line) > 4000:
+                break
+            parts.append(part)
+            lines.append(line)
+        if len(parts) < 2:
+            return []
+        sent = await self.call(chat_id, SendMessage(**common, text="\n".join(lines)))
+        self.combined_saved += len(parts) - 1
+        return [(part, int(part.payload["message_id"]), sent.message_id) for part in parts]
 
     async def _send_album(
         self, session: AsyncSession, item: OutboxItem, chat_id: int, common: dict[str, Any]

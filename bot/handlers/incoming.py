@@ -51,6 +51,7 @@ def describe(message: Message, *, keep_text: bool) -> Incoming:
         reply_to_message_id=replied_to(message),
         text=text if keep_text else None,
         entities=[e.model_dump(exclude_none=True) for e in entities or []] if keep_text else [],
+        sent_at=int(message.date.timestamp()) if message.date else None,
     )
 
 

@@ -93,7 +93,8 @@ async def returnee_wrote(
         return
     if not is_relayable(message):
         return
-    await relay.from_returnee(session, case, person, describe(message, keep_text=False))
+    # Text is kept only for short texts that may be combined while they wait (see relay).
+    await relay.from_returnee(session, case, person, describe(message, keep_text=True))
     closed_note = closed_office_note(case, i18n.current_locale)
     await session.commit()
     sender.wake()

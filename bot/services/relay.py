@@ -25,6 +25,8 @@ from storage.models import (
     ResponseTime,
 )
 
+# A text this short may wait to be combined with the returnee's next ones into one topic message.
+SHORT_TEXT = 300
 # Content that cannot carry a caption; copies of it go without the office's signature.
 NO_CAPTION = frozenset({"sticker", "video_note", "contact", "dice", "poll", "venue", "location"})
 LOCATION = frozenset({"location", "venue"})
@@ -41,6 +43,7 @@ class Incoming:
     reply_to_message_id: int | None = None
     text: str | None = None
     entities: list[dict[str, Any]] = field(default_factory=list)
+    sent_at: int | None = None  # Unix time the person sent it
 
 
 def utf16_length(text: str) -> int:
@@ -151,6 +154,10 @@ async def from_returnee(
     reply_to = await _reply_target(session, message, case.inbox_chat_id)
     if reply_to is not None:
         payload["reply_to"] = reply_to
+    elif message.kind == "text" and message.text and utf16_length(message.text) <= SHORT_TEXT:
+        # Kept only while waiting: a burst of short texts then costs one post of the group's 20
+        # a minute. Erased on delivery like every payload.
+        payload["combinable"] = {"text": message.text, "at": message.sent_at}
     return await _queue(
         session,
         case,
@@ -379,9 +386,23 @@ async def edited(
             "copy_chat_id": original.copy_chat_id,
             "copy_message_id": original.copy_message_id,
         }
-        if message.kind == "text":
+        shared = await session.scalar(
+            select(func.count()).where(
+                Relay.copy_chat_id == original.copy_chat_id,
+                Relay.copy_message_id == original.copy_message_id,
+            )
+        )
+        if message.kind == "text" and shared == 1:
             kind = "edit_text"
             payload.update(text=text, entities=entities)
+        elif message.kind == "text":
+            # The copy holds several texts combined: a marked correction follows instead.
+            kind = "text"
+            payload.update(
+                text=f"✏️ {text}",
+                entities=_shifted(entities, utf16_length("✏️ ")),
+                reply_to=original.copy_message_id,
+            )
         else:
             kind = "copy"
             payload.update(
