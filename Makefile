@@ -31,5 +31,7 @@ catalogs: setup
 		--project=Homeward -o locales/messages.pot .
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --ignore-obsolete --no-fuzzy-matching
 
+# The quick ones; `python -m bench.relay cost` (long) is run on its own, see bench/README.md.
 bench: setup
 	$(BIN)/python -m bench.onboarding
+	$(BIN)/python -m bench.relay limits
