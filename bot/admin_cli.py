@@ -64,6 +64,7 @@ async def _office_set(session: AsyncSession, a: argparse.Namespace, _: Settings)
         sign_with_staff_name=a.sign_with_staff_name,
         hours=a.hours,
         holidays=a.holiday,
+        add_inbox=a.add_inbox,
     )
     return [f"office {office.code} updated"]
 
@@ -72,7 +73,7 @@ async def _office_list(session: AsyncSession, _a: argparse.Namespace, _s: Settin
     rows = await offices.list_offices(session)
     return [
         f"{o.code}\t{o.name}\t{o.country}\t{o.timezone}\t{','.join(o.languages)}\t"
-        f"{o.staff_group_chat_id or '-'}"
+        f"{','.join(map(str, o.inbox_chat_ids())) or '-'}"
         for o in rows
     ] or ["no offices"]
 
@@ -219,6 +220,9 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
         help='opening hours in the office\'s time zone, repeatable: "mon-fri 09:00-17:00"',
     )
     p.add_argument("--holiday", type=_iso_date, action="append", help="a closed day, repeatable")
+    p.add_argument(
+        "--add-inbox", type=int, help="one more staff group; new cases are spread over the groups"
+    )
     p.set_defaults(handler=_office_set)
 
     staff = groups.add_parser("staff", help="office staff").add_subparsers(

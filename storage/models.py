@@ -88,6 +88,25 @@ class Office(Base):
     )
 
     cases: Mapped[list[Case]] = relationship(back_populates="office")
+    extra_inboxes: Mapped[list[OfficeInbox]] = relationship(
+        cascade="all, delete-orphan", order_by="OfficeInbox.id"
+    )
+
+    def inbox_chat_ids(self) -> list[int]:
+        """The office's staff groups: the main one first, then those added to spread the load."""
+        main = [self.staff_group_chat_id] if self.staff_group_chat_id else []
+        return main + [inbox.chat_id for inbox in self.extra_inboxes]
+
+
+class OfficeInbox(Base):
+    """A further staff group of an office: Telegram's 20 posts a minute hold per group, so an
+    office with many cases spreads them over several groups."""
+
+    __tablename__ = "office_inboxes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
 
 
 class Person(Base):
@@ -325,6 +344,7 @@ __all__ = [
     "FsmRecord",
     "Invite",
     "Office",
+    "OfficeInbox",
     "OutboxItem",
     "OutboxStatus",
     "Person",

@@ -300,6 +300,11 @@ def test_saved_replies_and_office_settings_from_the_command_line(cli):
         "yes",
     )
     assert (code, out.strip()) == (0, "office RO updated")
+    assert cli("admin", "office", "set", "--code", "RO", "--add-inbox", "-100456")[0] == 0
+    assert cli("admin", "office", "list")[1].split("\t")[5].strip() == "-100123,-100456"
+    code, _, err = cli("admin", "office", "set", "--code", "RO", "--add-inbox", "-100123")
+    assert code == 2
+    assert "already an inbox of office RO" in err
     code, _, err = cli("admin", "office", "set", "--code", "RO", "--hours", "mon 18:00-09:00")
     assert code == 2
     assert "close before they open" in err

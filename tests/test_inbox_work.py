@@ -260,3 +260,37 @@ async def test_a_broken_outbox_item_backs_off_instead_of_spinning(inbox, caplog)
     assert again.attempts == 1  # not retried in a tight loop
     assert again.status is OutboxStatus.PENDING
     assert "KeyError" in caplog.text
+
+
+async def test_an_office_with_two_groups_spreads_its_cases_over_them(fake_api, sqlite_url):
+    from bot.app import create_app
+    from bot.services import cases
+    from tests.conftest import RunningBot, make_settings
+    from tests.test_inbox import joined_returnee
+    from tests.world import office_with_case
+
+    second_group = -1009999
+    bot = RunningBot(create_app(make_settings(fake_api, sqlite_url)), fake_api)
+    await bot.start()
+    try:
+        async with bot.session() as session:
+            await office_with_case(session)
+            await cases.add_case(session, office_code="RO", code="RO-0008", language="ro")
+            await offices.update_office(session, "RO", add_inbox=second_group)
+            await people.add_staff(session, office_code="RO", telegram_user_id=111, name="Ana")
+            await session.commit()
+        await joined_returnee(bot, 501, "RO-0007")
+        await joined_returnee(bot, 502, "RO-0008")
+        await bot.user(501).send("first case")
+        await bot.user(502).send("second case")
+        second = await relayed(fake_api, "copyMessage", second_group)
+        first = await relayed(fake_api, "copyMessage", GROUP)
+        assert (first["from_chat_id"], second["from_chat_id"]) == (501, 502)
+        # Staff answer in the second group reaches that case's returnee.
+        await staff_ana(bot).send(
+            "Hello from the second group", group=second_group, topic=second["message_thread_id"]
+        )
+        answer = await relayed(fake_api, "sendMessage", 502)
+        assert answer["text"].startswith("Hello from the second group")
+    finally:
+        await bot.stop()

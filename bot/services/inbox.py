@@ -3,16 +3,24 @@ and who may act there."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.services import audit, relay
-from storage.models import Case, Office, Person, Role
+from storage.models import Case, Office, OfficeInbox, Person, Role
 
 
 async def office_of_chat(session: AsyncSession, chat_id: int) -> Office | None:
-    return await session.scalar(select(Office).where(Office.staff_group_chat_id == chat_id))
+    """The office whose staff group (main or added) this chat is."""
+    return await session.scalar(
+        select(Office).where(
+            or_(
+                Office.staff_group_chat_id == chat_id,
+                Office.id.in_(select(OfficeInbox.office_id).where(OfficeInbox.chat_id == chat_id)),
+            )
+        )
+    )
 
 
 async def case_of_topic(session: AsyncSession, chat_id: int, topic_id: int) -> Case | None:

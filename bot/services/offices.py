@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from bot.languages import is_known_language, normalise
 from bot.services import audit
 from bot.services.errors import NotFound, RuleViolation
 from bot.services.office_hours import parse_hours
-from storage.models import Office
+from storage.models import Office, OfficeInbox
 
 _OFFICE_CODE = re.compile(r"^[A-Z]{2,8}$")
 # CLDR names these regions, but they are groupings or placeholders, not countries.
@@ -80,7 +81,11 @@ async def get_office(session: AsyncSession, code: str) -> Office:
 
 
 async def list_offices(session: AsyncSession) -> list[Office]:
-    return list(await session.scalars(select(Office).order_by(Office.code)))
+    return list(
+        await session.scalars(
+            select(Office).order_by(Office.code).options(selectinload(Office.extra_inboxes))
+        )
+    )
 
 
 async def update_office(
@@ -91,6 +96,7 @@ async def update_office(
     sign_with_staff_name: bool | None = None,
     hours: list[str] | None = None,
     holidays: list[date] | None = None,
+    add_inbox: int | None = None,
 ) -> Office:
     """Change what is given; leave the rest. Hours replace the whole week."""
     office = await get_office(session, code)
@@ -104,5 +110,16 @@ async def update_office(
         office.working_hours = parse_hours(hours)
     if holidays is not None:
         office.holidays = sorted({day.isoformat() for day in holidays})
+    if add_inbox is not None:
+        if add_inbox >= 0:
+            raise RuleViolation("a staff group chat id of a supergroup is negative, e.g. -100456")
+        taken = await session.scalar(
+            select(Office.code).where(Office.staff_group_chat_id == add_inbox)
+        ) or await session.scalar(
+            select(Office.code).join(OfficeInbox).where(OfficeInbox.chat_id == add_inbox)
+        )
+        if taken:
+            raise RuleViolation(f"group {add_inbox} is already an inbox of office {taken}")
+        session.add(OfficeInbox(office_id=office.id, chat_id=add_inbox))
     audit.record(session, "office.updated", office_id=office.id)
     return office

@@ -18,6 +18,7 @@ from bot.services.clock import as_utc, utcnow
 from storage.models import (
     Case,
     Direction,
+    OfficeInbox,
     OutboxItem,
     OutboxStatus,
     Person,
@@ -79,6 +80,33 @@ async def _reply_target(
     )
 
 
+async def _place_in_inbox(session: AsyncSession, case: Case) -> None:
+    """A case without a topic yet goes to the office's staff group with the fewest cases, so an
+    office with several groups spreads its cases (and Telegram's per-group limit) over them."""
+    if case.inbox_chat_id is not None:
+        return
+    groups = [case.office.staff_group_chat_id] if case.office.staff_group_chat_id else []
+    groups += list(
+        await session.scalars(
+            select(OfficeInbox.chat_id)
+            .where(OfficeInbox.office_id == case.office_id)
+            .order_by(OfficeInbox.id)
+        )
+    )
+    if len(groups) < 2:
+        return  # one group (or none yet): the sender finds it through the office
+    load = dict(
+        (
+            await session.execute(
+                select(Case.inbox_chat_id, func.count())
+                .where(Case.inbox_chat_id.in_(groups))
+                .group_by(Case.inbox_chat_id)
+            )
+        ).all()
+    )
+    case.inbox_chat_id = min(groups, key=lambda chat: (load.get(chat, 0), groups.index(chat)))
+
+
 async def _queue(
     session: AsyncSession,
     case: Case,
@@ -104,6 +132,8 @@ async def _queue(
         )
         if already is not None:
             return already
+    if destination == "topic":
+        await _place_in_inbox(session, case)
     now = utcnow()
     item = OutboxItem(
         source_chat_id=source[0],

@@ -166,8 +166,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("office_id", "name", "language", name="uq_saved_reply"),
     )
 
+    op.create_table(
+        "office_inboxes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("office_id", sa.Integer(), nullable=False),
+        sa.Column("chat_id", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["office_id"], ["offices.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("chat_id"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("office_inboxes")
     op.drop_table("saved_replies")
     with op.batch_alter_table("offices", schema=None) as batch_op:
         batch_op.drop_column("sign_with_staff_name")
