@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from bot.delivery.texts import case_card
+from bot.delivery.texts import case_card, notice_text
 from bot.formatting import opening_hours_text
 from bot.services import offices, people, saved_replies
 from storage.models import Office, ResponseTime
@@ -294,3 +294,39 @@ async def test_an_office_with_two_groups_spreads_its_cases_over_them(fake_api, s
         assert answer["text"].startswith("Hello from the second group")
     finally:
         await bot.stop()
+
+
+async def test_staff_may_see_a_location_only_when_the_returnee_agrees(inbox):
+    api = inbox.api
+    maria = inbox.user(501)
+    shared = await maria.send(content=CONTENT["location"])
+    await api.wait_for(
+        lambda c: (
+            c.method == "sendMessage" and c.get("chat_id") == GROUP and "📍" in c.get("text", "")
+        )
+    )
+    thread = (await case_row(inbox)).topic_id
+    ana = staff_ana(inbox)
+    await ana.send("/location", group=GROUP, topic=thread)
+    question = await relayed(api, "sendMessage", 501)
+    assert question["text"] == "Your office asks to see the location you shared. Send it to them?"
+    assert question["reply_parameters"]["message_id"] == shared["message_id"]
+    await maria.press("No")
+    declined = notice_text(inbox.app.i18n, "ro", "location_declined", {})
+    await api.wait_for(lambda c: c.method == "sendMessage" and c.get("text") == declined)
+    assert not api.calls_to("copyMessage")
+
+    await ana.send("/location", group=GROUP, topic=thread)
+    await api.wait_for(
+        lambda c: (
+            c.method == "sendMessage"
+            and c.get("chat_id") == 501
+            and c is not question
+            and "location" in c.get("text", "")
+        )
+    )
+    await maria.press("Yes, send it")
+    copy = await relayed(api, "copyMessage", GROUP)
+    assert copy["message_id"] == shared["message_id"]
+    assert copy["message_thread_id"] == thread
+    assert maria.last_text() == "Sent to your office."

@@ -21,6 +21,7 @@ NOTICES = {
         "Telegram limits how fast a bot may post in one group. Nothing is lost; they arrive in "
         "order."
     ),
+    "location_declined": N_("📍 The returnee chose not to share the location."),
     "returnee_blocked": N_(
         "⚠️ The returnee has blocked the bot. Your messages are kept and will be delivered if "
         "they write again."

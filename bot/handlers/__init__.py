@@ -2,7 +2,16 @@
 
 from aiogram import F, Router
 
-from bot.handlers import counsellor, errors, returnee, staff, staff_inbox, start, unknown
+from bot.handlers import (
+    counsellor,
+    errors,
+    location,
+    returnee,
+    staff,
+    staff_inbox,
+    start,
+    unknown,
+)
 
 
 def build_router() -> Router:
@@ -12,6 +21,7 @@ def build_router() -> Router:
     private.include_routers(
         start.build_router(),
         returnee.build_router(),
+        location.build_router(),
         counsellor.build_router(),
         staff.build_router(),
         unknown.build_router(),

@@ -7,7 +7,7 @@ from dataclasses import replace
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.methods import SendMessage
-from aiogram.types import Message, ReplyParameters
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.delivery.sender import Sender
 from bot.delivery.texts import case_card, office_locale
 from bot.handlers.incoming import describe, is_relayable, revision
+from bot.handlers.location import LocationAnswer
 from bot.handlers.once import Once
 from bot.services import inbox, relay, saved_replies
 from storage.models import Case, Office, Person
@@ -216,6 +217,54 @@ async def saved_reply(
     sender.wake()
 
 
+async def ask_for_location(
+    message: Message,
+    session: AsyncSession,
+    person: Person | None,
+    sender: Sender,
+    once: Once,
+    i18n: I18n,
+) -> None:
+    """/location: ask the returnee whether staff may see the location they shared."""
+    checked = await _checked(message, session, person, sender, once)
+    if checked is None or person is None:
+        return
+    _office, case = checked
+    location = await relay.last_shared_location(session, case)
+    if location is None or case.returnee is None:
+        await _answer(sender, message, _("The returnee has not shared a location."))
+        return
+    locale = case.returnee.language or case.language
+    question = i18n.gettext(
+        "Your office asks to see the location you shared. Send it to them?", locale=locale
+    )
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=i18n.gettext("Yes, send it", locale=locale),
+                    callback_data=LocationAnswer(case_id=case.id, share=True).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=i18n.gettext("No", locale=locale),
+                    callback_data=LocationAnswer(case_id=case.id, share=False).pack(),
+                ),
+            ]
+        ]
+    )
+    chat_id = case.returnee.telegram_user_id
+    await sender.call(
+        chat_id,
+        SendMessage(
+            chat_id=chat_id,
+            text=question,
+            reply_markup=keyboard,
+            reply_parameters=ReplyParameters(message_id=location, allow_sending_without_reply=True),
+        ),
+    )
+    await _answer(sender, message, _("The returnee was asked."))
+
+
 async def staff_edited(
     message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
 ) -> None:
@@ -253,7 +302,7 @@ async def staff_wrote(
             message,
             _(
                 "Messages that start with / are commands and are not passed on. Commands here: "
-                "/note, /claim, /assign, /close, /card, /s."
+                "/note, /claim, /assign, /close, /card, /s, /location."
             ),
         )
         return
@@ -282,6 +331,7 @@ def build_router() -> Router:
     router.message.register(assign, Command("assign"))
     router.message.register(close, Command("close"))
     router.message.register(saved_reply, Command("s"))
+    router.message.register(ask_for_location, Command("location"))
     router.message.register(staff_wrote)
     router.edited_message.filter(F.chat.type == "supergroup")
     router.edited_message.register(staff_edited)

@@ -457,3 +457,35 @@ async def edited(
             )
         )
     return items
+
+
+async def last_shared_location(session: AsyncSession, case: Case) -> int | None:
+    """The message id of the location the returnee shared last (only a note went to staff)."""
+    return await session.scalar(
+        select(OutboxItem.source_message_id)
+        .where(
+            OutboxItem.case_id == case.id,
+            OutboxItem.direction == Direction.FROM_RETURNEE,
+            OutboxItem.kind == "notice",
+            OutboxItem.source_message_id.is_not(None),
+        )
+        .order_by(OutboxItem.id.desc())
+        .limit(1)
+    )
+
+
+async def share_location(
+    session: AsyncSession, case: Case, returnee: Person, message_id: int
+) -> OutboxItem:
+    """The returnee agreed that staff may see the location: now it is copied to the topic."""
+    return await _queue(
+        session,
+        case,
+        destination="topic",
+        chat_id=None,
+        kind="copy",
+        payload={"from_chat_id": returnee.telegram_user_id, "message_id": message_id},
+        direction=Direction.FROM_RETURNEE,
+        author=returnee,
+        revision=-1,  # the same message once more, on request; -1 keeps it apart from the note
+    )
