@@ -92,6 +92,7 @@ def create_app(settings: Settings) -> App:
 
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     dispatcher["settings"] = settings
+    dispatcher["sessionmaker"] = sessionmaker
     dispatcher["invite_guard"] = InviteGuard(
         settings.invite_attempts, settings.invite_attempts_window_seconds
     )

@@ -141,7 +141,10 @@ class RunningBot:
             await self.app.dispatcher.stop_polling()
             await self.api.wake_pollers()
             await asyncio.wait_for(self._task, 10)
+        # Every session was closed: a connection still out was leaked by some code path.
+        leaked = self.app.engine.pool.checkedout()
         await self.app.close()
+        assert leaked == 0, f"{leaked} database connections were never returned"
 
     def user(self, user_id: int, **kwargs: object) -> TelegramUser:
         return TelegramUser(self.api, user_id, **kwargs)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import DialogManager
 from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.failures import log_failure
 from dialogs.home import show_home
@@ -20,13 +20,21 @@ logger = logging.getLogger(__name__)
 
 
 async def stale_button(
-    event: ErrorEvent, dialog_manager: DialogManager, person: Person | None, session: AsyncSession
+    event: ErrorEvent,
+    dialog_manager: DialogManager,
+    person: Person | None,
+    sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     callback = event.update.callback_query
     if callback is not None:
         await callback.answer(_("This button is from an earlier conversation."))
     if person is not None and person.role is Role.RETURNEE:
-        await show_home(dialog_manager, person, session)
+        # Errors are handled outside the per-update session (aiogram's error middleware comes
+        # first), so that session is already closed here: this one is opened and closed anew.
+        async with sessionmaker() as session:
+            # The dialog's getters read the session from here too.
+            dialog_manager.middleware_data["session"] = session
+            await show_home(dialog_manager, person, session)
 
 
 async def unexpected(event: ErrorEvent) -> None:
