@@ -38,8 +38,8 @@ async def _answer(sender: Sender, message: Message, text: str) -> None:
 
 async def _checked(
     message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
-) -> tuple[Office, Case] | None:
-    """The office and case this staff message belongs to, or None after explaining why not."""
+) -> tuple[Office, Case, Person] | None:
+    """The office, case and staff member of this message, or None after explaining why not."""
     office = await inbox.office_of_chat(session, message.chat.id)
     if office is None:
         return None  # not an inbox of ours: stay silent
@@ -81,7 +81,8 @@ async def _checked(
                 ),
             )
         return None
-    return office, case
+    assert person is not None  # may_act let them through
+    return office, case, person
 
 
 async def note(message: Message) -> None:
@@ -98,7 +99,7 @@ async def card(
 ) -> None:
     checked = await _checked(message, session, person, sender, once)
     if checked is not None:
-        office, case = checked
+        office, case, _staff = checked
         await _answer(sender, message, case_card(i18n, case, office_locale(office, i18n)))
 
 
@@ -113,9 +114,9 @@ async def claim(
 ) -> None:
     """/claim: I take this case."""
     checked = await _checked(message, session, person, sender, once)
-    if checked is None or person is None:
+    if checked is None:
         return
-    _office, case = checked
+    _office, case, person = checked
     await inbox.assign(session, case, person, by=person)
     await session.commit()
     sender.wake()
@@ -134,9 +135,9 @@ async def assign(
 ) -> None:
     """/assign <name>: give the case to a colleague."""
     checked = await _checked(message, session, person, sender, once)
-    if checked is None or person is None:
+    if checked is None:
         return
-    office, case = checked
+    office, case, person = checked
     name = (command.args or "").strip()
     matches = await inbox.staff_named(session, office, name) if name else []
     if len(matches) != 1:
@@ -160,9 +161,9 @@ async def close(
 ) -> None:
     """/close: close the topic; the returnee's next message opens it again."""
     checked = await _checked(message, session, person, sender, once)
-    if checked is None or person is None:
+    if checked is None:
         return
-    _office, case = checked
+    _office, case, person = checked
     await _answer(
         sender,
         message,
@@ -183,9 +184,9 @@ async def saved_reply(
 ) -> None:
     """/s lists the office's saved replies; /s <name> sends one in the returnee's language."""
     checked = await _checked(message, session, person, sender, once)
-    if checked is None or person is None:
+    if checked is None:
         return
-    office, case = checked
+    office, case, person = checked
     name = (command.args or "").strip()
     if not name:
         available = await saved_replies.names(session, office)
@@ -227,9 +228,9 @@ async def ask_for_location(
 ) -> None:
     """/location: ask the returnee whether staff may see the location they shared."""
     checked = await _checked(message, session, person, sender, once)
-    if checked is None or person is None:
+    if checked is None:
         return
-    _office, case = checked
+    _office, case, person = checked
     location = await relay.last_shared_location(session, case)
     if location is None or case.returnee is None:
         await _answer(sender, message, _("The returnee has not shared a location."))
@@ -271,9 +272,9 @@ async def staff_edited(
     if not is_relayable(message) or message.edit_date is None:
         return
     checked = await _checked(message, session, person, sender, once)
-    if checked is None or person is None:
+    if checked is None:
         return
-    office, case = checked
+    office, case, person = checked
     await relay.edited(
         session,
         case,
@@ -292,9 +293,9 @@ async def staff_wrote(
     if not is_relayable(message):
         return
     checked = await _checked(message, session, person, sender, once)
-    if checked is None or person is None:
+    if checked is None:
         return
-    office, case = checked
+    office, case, person = checked
     if (message.text or "").startswith("/"):
         # A mistyped command must not reach the returnee as a message.
         await _answer(
