@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Table,
     Text,
@@ -41,6 +43,19 @@ class Role(enum.StrEnum):
     COUNSELLOR = "counsellor"
     STAFF = "staff"
     ADMIN = "admin"
+
+
+class KnowledgeMode(enum.StrEnum):
+    """What the bot does when a returnee's message matches a programme question."""
+
+    OFF = "off"
+    SUGGEST = "suggest"  # staff see the matching entry in the topic
+    ANSWER = "answer"  # the returnee also gets the answer at once, marked as automatic
+
+
+class PaidAs(enum.StrEnum):
+    CASH = "cash"
+    IN_KIND = "in_kind"  # transferred only against receipts, pro-forma invoices or agreements
 
 
 class CaseStatus(enum.StrEnum):
@@ -85,6 +100,14 @@ class Office(Base):
     # Sign answers with the staff member's registered first name as well as the office's name.
     sign_with_staff_name: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
+    )
+
+    # Told to a returnee at once when their message holds a danger phrase.
+    emergency_contact: Mapped[str | None] = mapped_column(String(200))
+    knowledge_mode: Mapped[KnowledgeMode] = mapped_column(
+        _enum(KnowledgeMode, "knowledge_mode"),
+        default=KnowledgeMode.ANSWER,
+        server_default=KnowledgeMode.ANSWER.value,
     )
 
     cases: Mapped[list[Case]] = relationship(back_populates="office")
@@ -153,6 +176,8 @@ class Case(Base):
     topic_closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The day (office time) the returnee last got the "office is closed" answer.
     closed_reply_on: Mapped[date | None] = mapped_column(Date)
+    # The programme whose budget applies, e.g. "dk"; None until the admin sets it.
+    programme: Mapped[str | None] = mapped_column(String(16))
 
     office: Mapped[Office] = relationship(back_populates="cases")
     returnee: Mapped[Person | None] = relationship(foreign_keys=[returnee_id])
@@ -354,3 +379,33 @@ __all__ = [
     "SavedReply",
     "case_counsellors",
 ]
+
+
+class BudgetCategory(Base):
+    """One category of a programme's reintegration budget and the most it pays."""
+
+    __tablename__ = "budget_categories"
+    __table_args__ = (UniqueConstraint("programme", "category"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    programme: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32))  # see bot/services/budget.py CATEGORIES
+    maximum: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_as: Mapped[PaidAs] = mapped_column(_enum(PaidAs, "paid_as"))
+    # A monthly allowance pays `maximum` each month for this many months.
+    months: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Payout(Base):
+    """Money paid out to a returnee from one budget category."""
+
+    __tablename__ = "payouts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    paid_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,55 @@
+"""Text folded for matching: case, diacritics, script variants and word forms.
+
+Both the content and what people type pass through the same folding, so a message typed without
+diacritics ("cand primesc banii") meets the entry written with them ("când primesc banii").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Written without spaces between words: searched by overlapping character pairs instead.
+WITHOUT_SPACES = frozenset({"th"})
+# Languages written in Cyrillic that people often type in Latin letters as well.
+CYRILLIC_OR_LATIN = frozenset({"sr", "mk"})
+# Word forms vary by ending in most shipped languages; the start of a word carries its meaning.
+STEM_LENGTH = 5
+
+_CYRILLIC_TO_LATIN = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "ђ": "dj", "ѓ": "gj", "е": "e", "ж": "z",
+    "з": "z", "ѕ": "dz", "и": "i", "ј": "j", "к": "k", "л": "l", "љ": "lj", "м": "m", "н": "n",
+    "њ": "nj", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "ћ": "c", "ќ": "kj", "у": "u",
+    "ф": "f", "х": "h", "ц": "c", "ч": "c", "џ": "dz", "ш": "s",
+}  # fmt: skip
+# Latin letters that Unicode does not decompose into a base letter and a mark.
+_LATIN_FOLDS = str.maketrans({"ø": "o", "æ": "ae", "đ": "dj", "ł": "l", "ß": "ss", "œ": "oe"})
+# Arabic-script letters typed differently on Arabic, Persian, Urdu and Pashto keyboards.
+_ARABIC_FOLDS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "ۀ": "ه", "ہ": "ه", "ـ": ""})
+_ARABIC_ARTICLE = re.compile(r"^(?:وال|بال|فال|كال|کال|لل|ال)(?=\w{2,})")
+
+
+def fold(text: str, language: str) -> str:
+    """Lower case, no diacritics, one script per language, words separated by single spaces."""
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    text = text.translate(_LATIN_FOLDS).translate(_ARABIC_FOLDS)
+    if language in CYRILLIC_OR_LATIN:
+        text = "".join(_CYRILLIC_TO_LATIN.get(c, c) for c in text)
+    # Letters, digits and the spacing marks of scripts like Devanagari; all else separates words.
+    kept = (c if unicodedata.category(c)[0] in "LNM" else " " for c in text)
+    return " ".join("".join(kept).split())
+
+
+def terms(text: str, language: str) -> list[str]:
+    """The search terms of a text: word stems, or character pairs where words are not spaced."""
+    folded = fold(text, language)
+    if language in WITHOUT_SPACES:
+        found: list[str] = []
+        for chunk in folded.split():
+            found.extend(chunk[i : i + 2] for i in range(max(len(chunk) - 1, 1)))
+        return found
+    words = folded.split()
+    if language == "ar":
+        words = [_ARABIC_ARTICLE.sub("", word) for word in words]
+    return [word[:STEM_LENGTH] for word in words]

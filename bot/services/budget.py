@@ -1,0 +1,132 @@
+"""The programme's reintegration budget: its categories, what they pay and what is left.
+
+The categories and their maxima are settings of each programme (for example "dk" or "no"); a
+case belongs to one programme. What is left is the category's maximum less what was paid out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import audit
+from bot.services.errors import RuleViolation
+from storage.models import BudgetCategory, Case, PaidAs, Payout
+
+# The categories the documents name; their labels are translated in bot/knowledge/facts.py.
+CATEGORIES = (
+    "allowance",  # monthly subsistence allowance, in cash
+    "housing",
+    "business",  # income-generating activity
+    "education",
+    "medical",
+    "basic_needs",  # cash earmarked for food, clothing, hygiene
+)
+
+
+@dataclass(frozen=True)
+class Remaining:
+    category: str
+    total: Decimal  # the most the category pays over the whole programme
+    paid: Decimal
+    currency: str
+
+    @property
+    def left(self) -> Decimal:
+        return max(self.total - self.paid, Decimal(0))
+
+
+def total_of(category: BudgetCategory) -> Decimal:
+    return category.maximum * (category.months or 1)
+
+
+def amount(value: str) -> Decimal:
+    try:
+        parsed = Decimal(value.replace(",", ""))
+    except InvalidOperation:
+        raise RuleViolation(f"{value!r} is not an amount") from None
+    if not parsed.is_finite() or parsed <= 0 or parsed != parsed.quantize(Decimal("0.01")):
+        raise RuleViolation(f"{value!r} must be a positive amount with at most two decimals")
+    return parsed
+
+
+async def categories(session: AsyncSession, programme: str | None) -> list[BudgetCategory]:
+    if programme is None:
+        return []
+    rows = await session.scalars(
+        select(BudgetCategory)
+        .where(BudgetCategory.programme == programme)
+        .order_by(BudgetCategory.position, BudgetCategory.id)
+    )
+    return list(rows)
+
+
+async def set_category(
+    session: AsyncSession,
+    *,
+    programme: str,
+    category: str,
+    maximum: str,
+    currency: str,
+    paid_as: PaidAs,
+    months: int | None = None,
+) -> BudgetCategory:
+    """Add a category to a programme's budget, or change it."""
+    if category not in CATEGORIES:
+        raise RuleViolation(f"category must be one of: {', '.join(CATEGORIES)}")
+    if len(currency) != 3 or not currency.isalpha():
+        raise RuleViolation(f"{currency!r} is not a three-letter currency code")
+    if months is not None and not 1 <= months <= 36:
+        raise RuleViolation("months must be between 1 and 36")
+    row = await session.scalar(
+        select(BudgetCategory).where(
+            BudgetCategory.programme == programme, BudgetCategory.category == category
+        )
+    )
+    if row is None:
+        row = BudgetCategory(
+            programme=programme, category=category, position=CATEGORIES.index(category)
+        )
+        session.add(row)
+    row.maximum, row.currency = amount(maximum), currency.upper()
+    row.paid_as, row.months = paid_as, months
+    audit.record(session, "budget.category_set")
+    return row
+
+
+async def record_payout(
+    session: AsyncSession, case: Case, category: str, value: str, paid_on: date
+) -> Payout:
+    """A payout from one of the case's budget categories; never more than is left in it."""
+    known = {c.category: c for c in await categories(session, case.programme)}
+    if category not in known:
+        raise RuleViolation(f"the case's programme has no category {category!r}")
+    paid = amount(value)
+    left = next(r for r in await remaining(session, case) if r.category == category).left
+    if paid > left:
+        raise RuleViolation(f"only {left} {known[category].currency} is left in {category}")
+    payout = Payout(case_id=case.id, category=category, amount=paid, paid_on=paid_on)
+    session.add(payout)
+    audit.record(session, "budget.payout_recorded", case_id=case.id)
+    return payout
+
+
+async def remaining(session: AsyncSession, case: Case) -> list[Remaining]:
+    """What is left in each of the case's budget categories."""
+    paid = dict(
+        (
+            await session.execute(
+                select(Payout.category, func.sum(Payout.amount))
+                .where(Payout.case_id == case.id)
+                .group_by(Payout.category)
+            )
+        ).all()
+    )
+    return [
+        Remaining(c.category, total_of(c), Decimal(paid.get(c.category) or 0), c.currency)
+        for c in await categories(session, case.programme)
+    ]
