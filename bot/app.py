@@ -22,9 +22,12 @@ from bot.handlers import build_router
 from bot.handlers.once import Once
 from bot.handlers.unknown import build_fallback_router
 from bot.i18n import PersonLocaleMiddleware, create_i18n
+from bot.knowledge.base import KnowledgeBase
+from bot.languages import SHIPPED_LANGUAGES
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
 from bot.middlewares.tracking import UpdateTracker
+from bot.paths import KNOWLEDGE_DIR
 from bot.services.invite_guard import InviteGuard
 from dialogs import dialogs_router
 from storage.db import create_engine, create_sessionmaker
@@ -92,6 +95,8 @@ def create_app(settings: Settings) -> App:
 
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     dispatcher["settings"] = settings
+    # Read and checked once: a broken content file stops the start with every problem listed.
+    dispatcher["knowledge"] = KnowledgeBase.from_directory(KNOWLEDGE_DIR, SHIPPED_LANGUAGES)
     dispatcher["sessionmaker"] = sessionmaker
     dispatcher["invite_guard"] = InviteGuard(
         settings.invite_attempts, settings.invite_attempts_window_seconds

@@ -12,12 +12,15 @@ from storage.models import Person, Role
 
 RETURNEE_COMMANDS = (
     ("menu", N_("Open the menu")),
+    ("questions", N_("Questions about the programme")),
     ("language", N_("Change the language")),
     ("privacy", N_("Who sees what I write")),
     ("help", N_("How Homeward works")),
 )
 COUNSELLOR_COMMANDS = (
     ("cases", N_("Show my cases")),
+    ("questions", N_("Questions about the programme")),
+    ("search", N_("Search the programme answers")),
     ("help", N_("How Homeward works")),
 )
 STAFF_COMMANDS = (("help", N_("How Homeward works")),)

@@ -2,11 +2,12 @@
 
 from aiogram import Router
 
+from dialogs.knowledge import knowledge_dialog
 from dialogs.main_menu import main_menu_dialog
 from dialogs.onboarding import onboarding_dialog
 
 
 def dialogs_router() -> Router:
     router = Router(name="dialogs")
-    router.include_routers(onboarding_dialog(), main_menu_dialog())
+    router.include_routers(onboarding_dialog(), main_menu_dialog(), knowledge_dialog())
     return router

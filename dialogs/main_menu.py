@@ -7,7 +7,7 @@ from typing import Any
 from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import I18n
 from aiogram_dialog import Dialog, DialogManager, Window
-from aiogram_dialog.widgets.kbd import Back, Button, Column, Select, SwitchTo
+from aiogram_dialog.widgets.kbd import Back, Button, Column, Select, Start, SwitchTo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.formatting import format_date
@@ -15,7 +15,7 @@ from bot.services.cases import case_of_returnee
 from bot.services.consent import current_consent
 from dialogs.home import show_home
 from dialogs.onboarding import CONSENT_TEXT, consent_getter, language_getter, record_decision
-from dialogs.states import MainMenu
+from dialogs.states import Knowledge, MainMenu
 from dialogs.widgets import Tr, change_language, language_picker
 
 __all__ = ["main_menu_dialog"]
@@ -63,7 +63,7 @@ def main_menu_dialog() -> Dialog:
             Tr("Main menu. What would you like to do?"),
             Column(
                 SwitchTo(Tr("Write to the office"), id="write", state=MainMenu.write),
-                _not_ready(Tr("Questions"), "questions"),
+                Start(Tr("Questions"), id="questions", state=Knowledge.topics),
                 _not_ready(Tr("My budget"), "budget"),
                 _not_ready(Tr("Send a receipt"), "receipt"),
                 SwitchTo(Tr("Language"), id="language", state=MainMenu.language),

@@ -14,3 +14,10 @@ class MainMenu(StatesGroup):
     withdraw = State()
     write = State()
     not_ready = State()
+
+
+class Knowledge(StatesGroup):
+    topics = State()
+    questions = State()
+    answer = State()
+    asked = State()

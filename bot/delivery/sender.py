@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from bot.delivery.limits import Limits
-from bot.delivery.texts import case_card, notice_text, office_locale, topic_name
+from bot.delivery.texts import case_card, notice_text, office_locale, topic_name, with_mentions
 from bot.failures import log_failure
 from bot.services import audit, relay
 from bot.services.clock import as_utc, utcnow
@@ -440,8 +440,17 @@ class Sender:
                 if case and item.destination == "topic"
                 else self.i18n.default_locale
             )
-            text = notice_text(self.i18n, locale, payload["notice"], {})
-            await self.call(chat_id, SendMessage(**common, text=text))
+            text = notice_text(self.i18n, locale, payload["notice"], payload)
+            text, mentions = with_mentions(text, payload.get("mentions", []))
+            await self.call(
+                chat_id,
+                SendMessage(
+                    **common,
+                    text=text,
+                    entities=[MessageEntity(**e) for e in mentions] or None,
+                    reply_parameters=reply,
+                ),
+            )
             return [(item, None, 0)]
         if item.kind == "text":
             sent = await self.call(

@@ -22,6 +22,22 @@ NOTICES = {
         "order."
     ),
     "location_declined": N_("📍 The returnee chose not to share the location."),
+    "knowledge_suggested": N_(
+        '💡 This may be answered by the programme question "{question}". Send it to the '
+        "returnee in their language with /kb {entry}"
+    ),
+    "knowledge_answered": N_(
+        '💡 The returnee got the automatic answer to "{question}" (/kb {entry}). Add to it '
+        "if it does not fit."
+    ),
+    "knowledge_asked": N_(
+        '❓ The returnee read the programme answer to "{question}" (/kb {entry}) and asks a '
+        "person about it. Their next message follows."
+    ),
+    "danger": N_(
+        "🚨 Urgent: this returnee's message may mean they are in danger. They were sent the "
+        "safety answer with the office's emergency contact. Please look at it now:"
+    ),
     "returnee_blocked": N_(
         "⚠️ The returnee has blocked the bot. Your messages are kept and will be delivered if "
         "they write again."
@@ -50,6 +66,23 @@ def topic_name(case: Case) -> str:
 
 def notice_text(i18n: I18n, locale: str, key: str, values: dict[str, Any]) -> str:
     return i18n.gettext(NOTICES[key], locale=locale).format(**values)
+
+
+def with_mentions(text: str, people: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The text followed by the people's names, each a mention that notifies them."""
+    entities: list[dict[str, Any]] = []
+    for person in people:
+        text += " " if entities else "\n"
+        entities.append(
+            {
+                "type": "text_mention",
+                "offset": len(text.encode("utf-16-le")) // 2,
+                "length": len(person["name"].encode("utf-16-le")) // 2,
+                "user": {"id": person["user_id"], "is_bot": False, "first_name": person["name"]},
+            }
+        )
+        text += person["name"]
+    return text, entities
 
 
 def case_card(i18n: I18n, case: Case, locale: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     CallbackQuery,
@@ -14,6 +14,7 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from aiogram_dialog import DialogManager, StartMode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.sender import Sender
@@ -22,8 +23,11 @@ from bot.filters import HasRole
 from bot.handlers.incoming import describe, is_relayable, revision
 from bot.handlers.welcome import counsellor_cases_text
 from bot.i18n import N_
+from bot.knowledge.base import KnowledgeBase
+from bot.services import knowledge as knowledge_service
 from bot.services import relay
 from bot.services.cases import cases_of_counsellor
+from dialogs.states import Knowledge
 from storage.models import Case, Person, Role
 
 HEADER = N_("✉️ From the counsellor {name} ({organisation}):")
@@ -41,9 +45,58 @@ async def counsellor_help(message: Message) -> None:
     await message.answer(
         _(
             "Homeward lets you reach the country office of your returnees directly.\n"
-            "/cases shows your cases."
+            "/cases shows your cases.\n"
+            "/search and a few words finds answers about the programme, for example "
+            "/search receipt. /questions lists them by topic."
         )
     )
+
+
+async def search_knowledge(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    person: Person,
+    i18n: I18n,
+    knowledge: KnowledgeBase,
+) -> None:
+    """/search <words>: the programme answer that fits best, and other questions close to it."""
+    wanted = (command.args or "").strip()
+    locale = i18n.current_locale
+    if knowledge.has(wanted.lower()):
+        found = [wanted.lower()]
+    else:
+        found = [m.entry_id for m in knowledge.search(locale, wanted, limit=4)] if wanted else []
+    if not found:
+        await message.answer(
+            _("Nothing in the programme answers matches. Try other words, or ask the office.")
+            if wanted
+            else _("Write /search and a few words, for example /search receipt.")
+        )
+        return
+    cases = await cases_of_counsellor(session, person)
+    # With one case its office and budget fill the answer; with several, general words do.
+    case = cases[0] if len(cases) == 1 else None
+    text = await knowledge_service.answer_text(
+        session,
+        knowledge,
+        found[0],
+        case=case,
+        office=case.office if case else None,
+        locale=locale,
+        gettext=_,
+    )
+    others = [
+        f"• {knowledge.text(locale, entry_id).question} — /search {entry_id}"
+        for entry_id in found[1:]
+    ]
+    if others:
+        text += "\n\n" + "\n".join([_("Other questions:"), *others])
+    await message.answer(text)
+
+
+async def open_questions(message: Message, dialog_manager: DialogManager) -> None:
+    await dialog_manager.start(Knowledge.topics, mode=StartMode.RESET_STACK)
 
 
 def _header(case: Case, person: Person, i18n: I18n) -> str:
@@ -140,6 +193,8 @@ def build_router() -> Router:
     router.message.filter(HasRole(Role.COUNSELLOR))
     router.callback_query.filter(HasRole(Role.COUNSELLOR))
     router.message.register(list_cases, Command("cases"))
+    router.message.register(search_knowledge, Command("search"))
+    router.message.register(open_questions, Command("questions"))
     router.message.register(counsellor_help, Command("help", "start"))
     router.message.register(counsellor_wrote, ~F.text.startswith("/"))
     router.callback_query.register(case_chosen, CaseChoice.filter())

@@ -13,16 +13,19 @@ from aiogram_dialog import DialogManager, ShowMode, StartMode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.sender import Sender
+from bot.delivery.texts import office_locale
 from bot.filters import HasRole
 from bot.formatting import opening_hours_text
 from bot.handlers.incoming import describe, is_relayable, revision
+from bot.knowledge.base import KnowledgeBase
+from bot.services import knowledge as knowledge_service
 from bot.services import relay
 from bot.services.cases import case_of_returnee
 from bot.services.clock import utcnow
 from bot.services.consent import has_consent
 from bot.services.office_hours import is_open, office_day
 from dialogs.home import no_case_text, onboarded, show_home
-from dialogs.states import MainMenu
+from dialogs.states import Knowledge, MainMenu
 from storage.models import Case, Person, Role
 
 
@@ -40,6 +43,12 @@ async def open_menu(
     message: Message, dialog_manager: DialogManager, person: Person, session: AsyncSession
 ) -> None:
     await _open(MainMenu.main, dialog_manager, person, session)
+
+
+async def open_questions(
+    message: Message, dialog_manager: DialogManager, person: Person, session: AsyncSession
+) -> None:
+    await _open(Knowledge.topics, dialog_manager, person, session)
 
 
 async def open_privacy(
@@ -62,8 +71,8 @@ async def returnee_help(message: Message) -> None:
     await message.answer(
         _(
             "Homeward connects you with your office in your home country.\n"
-            "/menu opens the menu\n/language changes the language\n/privacy shows who sees what "
-            "you write"
+            "/menu opens the menu\n/questions answers questions about the programme\n"
+            "/language changes the language\n/privacy shows who sees what you write"
         )
     )
 
@@ -75,6 +84,7 @@ async def returnee_wrote(
     dialog_manager: DialogManager,
     sender: Sender,
     i18n: I18n,
+    knowledge: KnowledgeBase,
 ) -> None:
     """Anything else the returnee writes goes to their office, once they have agreed."""
     case = await case_of_returnee(session, person)
@@ -95,11 +105,51 @@ async def returnee_wrote(
         return
     # Text is kept only for short texts that may be combined while they wait (see relay).
     await relay.from_returnee(session, case, person, describe(message, keep_text=True))
+    words = message.text or message.caption
+    reaction = (
+        await knowledge_service.returnee_wrote(
+            session, knowledge, case, words, staff_language=office_locale(case.office, i18n)
+        )
+        if words
+        else knowledge_service.Reaction()
+    )
     closed_note = closed_office_note(case, i18n.current_locale)
     await session.commit()
     sender.wake()
+    if reaction.entry_id:
+        await _automatic_answer(message, session, knowledge, case, reaction, sender, i18n)
     if closed_note:
         await sender.call(message.chat.id, SendMessage(chat_id=message.chat.id, text=closed_note))
+
+
+async def _automatic_answer(
+    message: Message,
+    session: AsyncSession,
+    knowledge: KnowledgeBase,
+    case: Case,
+    reaction: knowledge_service.Reaction,
+    sender: Sender,
+    i18n: I18n,
+) -> None:
+    assert reaction.entry_id is not None
+    answer = await knowledge_service.answer_text(
+        session,
+        knowledge,
+        reaction.entry_id,
+        case=case,
+        office=case.office,
+        locale=i18n.current_locale,
+        gettext=_,
+    )
+    if reaction.danger:
+        header = _("Your message has reached {office}, and their staff have been alerted.")
+    else:
+        header = _(
+            "🤖 Automatic answer. Your message has also reached {office}; they will add to "
+            "this if needed."
+        )
+    text = f"{header.format(office=case.office.name)}\n\n{answer}"
+    await sender.call(message.chat.id, SendMessage(chat_id=message.chat.id, text=text))
 
 
 def closed_office_note(case: Case, locale: str) -> str | None:
@@ -133,6 +183,7 @@ def build_router() -> Router:
     router.message.filter(HasRole(Role.RETURNEE))
     router.message.register(open_menu, Command("menu"))
     router.message.register(open_language, Command("language"))
+    router.message.register(open_questions, Command("questions"))
     router.message.register(open_privacy, Command("privacy"))
     router.message.register(returnee_help, Command("help"))
     router.message.register(returnee_wrote)

@@ -17,7 +17,9 @@ from bot.delivery.texts import case_card, office_locale
 from bot.handlers.incoming import describe, is_relayable, revision
 from bot.handlers.location import LocationAnswer
 from bot.handlers.once import Once
+from bot.knowledge.base import KnowledgeBase
 from bot.services import inbox, relay, saved_replies
+from bot.services import knowledge as knowledge_service
 from storage.models import Case, Office, Person
 
 
@@ -218,6 +220,63 @@ async def saved_reply(
     sender.wake()
 
 
+async def knowledge_entry(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    person: Person | None,
+    sender: Sender,
+    once: Once,
+    i18n: I18n,
+    knowledge: KnowledgeBase,
+) -> None:
+    """/kb <entry> sends a programme answer in the returnee's language; /kb <words> finds one."""
+    checked = await _checked(message, session, person, sender, once)
+    if checked is None:
+        return
+    office, case, person = checked
+    wanted = (command.args or "").strip()
+    staff_language = office_locale(office, i18n)
+    if not knowledge.has(wanted.lower()):
+        matches = knowledge.search(staff_language, wanted, limit=5) if wanted else []
+        lines = [
+            f"/kb {m.entry_id} — {knowledge.text(staff_language, m.entry_id).question}"
+            for m in matches
+        ]
+        await _answer(
+            sender,
+            message,
+            "\n".join([_("Programme answers that may fit:"), *lines])
+            if lines
+            else _(
+                "Write /kb and a few words of the question, for example /kb receipt, to find "
+                "a programme answer."
+            ),
+        )
+        return
+    language = (case.returnee.language if case.returnee else None) or case.language
+    text = await knowledge_service.answer_text(
+        session,
+        knowledge,
+        wanted.lower(),
+        case=case,
+        office=office,
+        locale=knowledge.language(language),
+        gettext=lambda msgid: i18n.gettext(msgid, locale=language),
+    )
+    incoming = replace(describe(message, keep_text=True), text=text, entities=[])
+    item = await relay.from_staff(
+        session, case, person, incoming, signature=_signature(office, person), to_returnee=True
+    )
+    if item is None:
+        await _answer(
+            sender, message, _("The returnee has not joined yet, so this was not passed on.")
+        )
+        return
+    await session.commit()
+    sender.wake()
+
+
 async def ask_for_location(
     message: Message,
     session: AsyncSession,
@@ -332,6 +391,7 @@ def build_router() -> Router:
     router.message.register(assign, Command("assign"))
     router.message.register(close, Command("close"))
     router.message.register(saved_reply, Command("s"))
+    router.message.register(knowledge_entry, Command("kb"))
     router.message.register(ask_for_location, Command("location"))
     router.message.register(staff_wrote)
     router.edited_message.filter(F.chat.type == "supergroup")

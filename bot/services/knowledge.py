@@ -1,0 +1,105 @@
+"""What the bot does with programme questions: answers, suggestions to staff, danger alerts.
+
+A returnee's message always reaches the office; this only adds to it. Danger phrases come first
+and are acted on whatever the office's setting: the returnee gets the safety answer at once and the
+topic gets an urgent alert naming the staff who must look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
+from bot.knowledge.facts import Facts, Gettext, collect
+from bot.services import audit, budget, relay
+from storage.models import Case, KnowledgeMode, Office, Person, Role
+
+
+@dataclass(frozen=True)
+class Reaction:
+    entry_id: str | None = None  # the entry whose answer the returnee gets now, if any
+    danger: bool = False
+
+
+async def facts_for(
+    session: AsyncSession, case: Case | None, office: Office | None, locale: str, gettext: Gettext
+) -> Facts:
+    """The data answers are filled with, for this reader: their case's, or general words."""
+    return collect(
+        office=office,
+        categories=await budget.categories(session, case.programme if case else None),
+        remaining=await budget.remaining(session, case) if case else None,
+        locale=locale,
+        gettext=gettext,
+    )
+
+
+async def _alerted_staff(session: AsyncSession, case: Case) -> list[dict[str, object]]:
+    """Who the urgent alert names: the assigned staff member, or else all the office's staff."""
+    if case.assigned_staff is not None:
+        staff = [case.assigned_staff]
+    else:
+        staff = list(
+            await session.scalars(
+                select(Person)
+                .where(Person.office_id == case.office_id, Person.role == Role.STAFF)
+                .order_by(Person.id)
+            )
+        )
+    return [{"user_id": p.telegram_user_id, "name": p.display_name or "staff"} for p in staff]
+
+
+async def returnee_wrote(
+    session: AsyncSession,
+    knowledge: KnowledgeBase,
+    case: Case,
+    text: str,
+    *,
+    staff_language: str,
+) -> Reaction:
+    """React to a returnee's words after they were queued for the topic."""
+    language = (case.returnee.language if case.returnee else None) or case.language
+    if knowledge.signals_danger(language, text):
+        await relay.notice(session, case, "danger", mentions=await _alerted_staff(session, case))
+        audit.record(session, "knowledge.danger_alert", case_id=case.id, office_id=case.office_id)
+        return Reaction(entry_id=DANGER_ENTRY, danger=True)
+    mode = case.office.knowledge_mode
+    if mode is KnowledgeMode.OFF:
+        return Reaction()
+    match = knowledge.confident_match(language, text)
+    if match is None:
+        return Reaction()
+    answered = mode is KnowledgeMode.ANSWER
+    await relay.notice(
+        session,
+        case,
+        "knowledge_answered" if answered else "knowledge_suggested",
+        entry=match.entry_id,
+        question=knowledge.text(staff_language, match.entry_id).question,
+    )
+    audit.record(
+        session,
+        "knowledge.answered" if answered else "knowledge.suggested",
+        case_id=case.id,
+        office_id=case.office_id,
+    )
+    return Reaction(entry_id=match.entry_id if answered else None)
+
+
+async def answer_text(
+    session: AsyncSession,
+    knowledge: KnowledgeBase,
+    entry_id: str,
+    *,
+    case: Case | None,
+    office: Office | None,
+    locale: str,
+    gettext: Gettext,
+) -> str:
+    """An entry's question and answer in the reader's language, filled from their data."""
+    text = knowledge.text(locale, entry_id)
+    facts = await facts_for(session, case, office, locale, gettext)
+    return f"{text.question}\n\n{facts.fill(text.answer)}"
