@@ -15,11 +15,11 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import ConfigError, Settings
-from bot.services import cases, invites, offices, people, saved_replies
+from bot.services import budget, cases, invites, offices, people, saved_replies
 from bot.services.errors import RuleViolation
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
-from storage.models import CaseStatus
+from storage.models import CaseStatus, KnowledgeMode, PaidAs
 
 Command = Callable[[AsyncSession, argparse.Namespace, Settings], Awaitable[list[str]]]
 
@@ -65,6 +65,8 @@ async def _office_set(session: AsyncSession, a: argparse.Namespace, _: Settings)
         hours=a.hours,
         holidays=a.holiday,
         add_inbox=a.add_inbox,
+        emergency_contact=a.emergency_contact,
+        knowledge_mode=KnowledgeMode(a.knowledge_mode) if a.knowledge_mode else None,
     )
     return [f"office {office.code} updated"]
 
@@ -126,8 +128,35 @@ async def _case_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -
         return_date=a.return_date,
         status=CaseStatus(a.status),
         counsellor_telegram_ids=a.counsellor,
+        programme=a.programme,
     )
     return [f"case {case.code} added"]
+
+
+async def _budget_set(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    row = await budget.set_category(
+        session,
+        programme=a.programme,
+        category=a.category,
+        maximum=a.maximum,
+        currency=a.currency,
+        paid_as=PaidAs(a.paid_as),
+        months=a.months,
+    )
+    return [f"programme {row.programme}: {row.category} set"]
+
+
+async def _budget_list(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    rows = await budget.categories(session, a.programme)
+    return [
+        f"{r.category}\t{r.maximum} {r.currency}\t{r.paid_as.value}\t{r.months or ''}" for r in rows
+    ] or [f"programme {a.programme} has no budget categories"]
+
+
+async def _payout_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    case = await cases.get_case(session, a.case)
+    await budget.record_payout(session, case, a.category, a.amount, a.paid_on or date.today())
+    return [f"payout recorded for {case.code}"]
 
 
 async def _case_list(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
@@ -223,6 +252,12 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--add-inbox", type=int, help="one more staff group; new cases are spread over the groups"
     )
+    p.add_argument("--emergency-contact", help="told at once to a returnee who may be in danger")
+    p.add_argument(
+        "--knowledge-mode",
+        choices=[m.value for m in KnowledgeMode],
+        help="programme questions: answer the returnee, suggest to staff only, or off",
+    )
     p.set_defaults(handler=_office_set)
 
     staff = groups.add_parser("staff", help="office staff").add_subparsers(
@@ -278,10 +313,36 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--counsellor", type=int, action="append", help="a counsellor's Telegram id (repeatable)"
     )
+    p.add_argument("--programme", help="whose budget applies, e.g. dk")
     p.set_defaults(handler=_case_add)
     p = case.add_parser("list", help="list cases")
     p.add_argument("--office")
     p.set_defaults(handler=_case_list)
+
+    programme = groups.add_parser("budget", help="programme budget categories").add_subparsers(
+        dest="action", required=True, parser_class=type(admin)
+    )
+    p = programme.add_parser("set", help="add or change a budget category of a programme")
+    p.add_argument("--programme", required=True, help="e.g. dk")
+    p.add_argument("--category", required=True, choices=budget.CATEGORIES)
+    p.add_argument("--maximum", required=True, help="the most it pays (per month with --months)")
+    p.add_argument("--currency", required=True, help="e.g. USD")
+    p.add_argument("--paid-as", required=True, choices=[m.value for m in PaidAs])
+    p.add_argument("--months", type=int, help="a monthly allowance: for how many months")
+    p.set_defaults(handler=_budget_set)
+    p = programme.add_parser("list", help="a programme's budget categories")
+    p.add_argument("--programme", required=True)
+    p.set_defaults(handler=_budget_list)
+
+    payout = groups.add_parser("payout", help="payouts to returnees").add_subparsers(
+        dest="action", required=True, parser_class=type(admin)
+    )
+    p = payout.add_parser("add", help="record money paid out from a case's budget category")
+    p.add_argument("--case", required=True)
+    p.add_argument("--category", required=True, choices=budget.CATEGORIES)
+    p.add_argument("--amount", required=True)
+    p.add_argument("--paid-on", type=_iso_date, help="default: today")
+    p.set_defaults(handler=_payout_add)
 
     invite = groups.add_parser("invite", help="single-use invite links").add_subparsers(
         dest="action", required=True, parser_class=type(admin)

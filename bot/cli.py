@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.knowledge.content import ContentError
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -81,5 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_admin(settings, args))
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    except ContentError as error:
+        print(error, file=sys.stderr)
         return 2
     return 0

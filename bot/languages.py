@@ -43,3 +43,17 @@ def is_known_language(code: str) -> bool:
     except (ValueError, TypeError, UnknownLocaleError):
         return False
     return True
+
+
+RIGHT_TO_LEFT_MARK = "\u200f"
+
+
+def laid_out_for(text: str, language: str) -> str:
+    """Right-to-left text with every line marked as such.
+
+    Telegram sets each line's direction from its first strong letter, so a line that begins with
+    an amount, a name in Latin letters or a time would otherwise be laid out left to right.
+    """
+    if normalise(language) not in RIGHT_TO_LEFT:
+        return text
+    return "\n".join(RIGHT_TO_LEFT_MARK + line if line else line for line in text.split("\n"))

@@ -30,6 +30,7 @@ async def add_case(
     return_date: date | None = None,
     status: CaseStatus = CaseStatus.PREPARING,
     counsellor_telegram_ids: list[int] | None = None,
+    programme: str | None = None,
 ) -> Case:
     office = await get_office(session, office_code)
     code = code.strip().upper()
@@ -52,6 +53,7 @@ async def add_case(
         return_date=return_date,
         status=status,
         counsellors=counsellors,
+        programme=programme,
     )
     session.add(case)
     await session.flush()

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
 from bot.knowledge.facts import Facts, Gettext, collect
+from bot.languages import laid_out_for
 from bot.services import audit, budget, relay
 from storage.models import Case, KnowledgeMode, Office, Person, Role
 
@@ -102,4 +103,4 @@ async def answer_text(
     """An entry's question and answer in the reader's language, filled from their data."""
     text = knowledge.text(locale, entry_id)
     facts = await facts_for(session, case, office, locale, gettext)
-    return f"{text.question}\n\n{facts.fill(text.answer)}"
+    return laid_out_for(f"{text.question}\n\n{facts.fill(text.answer)}", locale)

@@ -15,7 +15,7 @@ from bot.languages import is_known_language, normalise
 from bot.services import audit
 from bot.services.errors import NotFound, RuleViolation
 from bot.services.office_hours import parse_hours
-from storage.models import Office, OfficeInbox
+from storage.models import KnowledgeMode, Office, OfficeInbox
 
 _OFFICE_CODE = re.compile(r"^[A-Z]{2,8}$")
 # CLDR names these regions, but they are groupings or placeholders, not countries.
@@ -97,6 +97,8 @@ async def update_office(
     hours: list[str] | None = None,
     holidays: list[date] | None = None,
     add_inbox: int | None = None,
+    emergency_contact: str | None = None,
+    knowledge_mode: KnowledgeMode | None = None,
 ) -> Office:
     """Change what is given; leave the rest. Hours replace the whole week."""
     office = await get_office(session, code)
@@ -121,5 +123,11 @@ async def update_office(
         if taken:
             raise RuleViolation(f"group {add_inbox} is already an inbox of office {taken}")
         session.add(OfficeInbox(office_id=office.id, chat_id=add_inbox))
+    if emergency_contact is not None:
+        if not 3 <= len(emergency_contact.strip()) <= 200:
+            raise RuleViolation("the emergency contact needs 3-200 characters")
+        office.emergency_contact = emergency_contact.strip()
+    if knowledge_mode is not None:
+        office.knowledge_mode = knowledge_mode
     audit.record(session, "office.updated", office_id=office.id)
     return office
