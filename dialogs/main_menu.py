@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram.types import CallbackQuery
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, gettext
 from aiogram_dialog import Dialog, DialogManager, Window
 from aiogram_dialog.widgets.kbd import Back, Button, Column, Select, Start, SwitchTo
+from aiogram_dialog.widgets.text import Format
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.formatting import format_date
+from bot.services import knowledge as knowledge_service
 from bot.services.cases import case_of_returnee
 from bot.services.consent import current_consent
 from dialogs.home import show_home
@@ -33,6 +35,23 @@ async def privacy_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[s
         "consent_missing": not granted,
         "since": format_date(decision.at, i18n.current_locale) if decision else "",
     }
+
+
+async def budget_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    """What is left of the returnee's budget: the programme answer filled with their figures."""
+    session: AsyncSession = dialog_manager.middleware_data["session"]
+    i18n: I18n = dialog_manager.middleware_data["i18n"]
+    case = await case_of_returnee(session, dialog_manager.middleware_data["person"])
+    answer = await knowledge_service.answer_text(
+        session,
+        dialog_manager.middleware_data["knowledge"],
+        "my-remaining",
+        case=case,
+        office=case.office if case else None,
+        locale=i18n.current_locale,
+        gettext=gettext,
+    )
+    return {"answer": answer}
 
 
 async def on_language(
@@ -64,7 +83,7 @@ def main_menu_dialog() -> Dialog:
             Column(
                 SwitchTo(Tr("Write to the office"), id="write", state=MainMenu.write),
                 Start(Tr("Questions"), id="questions", state=Knowledge.topics),
-                _not_ready(Tr("My budget"), "budget"),
+                SwitchTo(Tr("My budget"), id="budget", state=MainMenu.budget),
                 _not_ready(Tr("Send a receipt"), "receipt"),
                 SwitchTo(Tr("Language"), id="language", state=MainMenu.language),
                 SwitchTo(Tr("Privacy"), id="privacy", state=MainMenu.privacy),
@@ -113,6 +132,12 @@ def main_menu_dialog() -> Dialog:
             SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
             state=MainMenu.write,
             getter=consent_getter,
+        ),
+        Window(
+            Format("{answer}"),
+            SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
+            state=MainMenu.budget,
+            getter=budget_getter,
         ),
         Window(
             Tr(

@@ -14,6 +14,7 @@ class MainMenu(StatesGroup):
     withdraw = State()
     write = State()
     not_ready = State()
+    budget = State()
 
 
 class Knowledge(StatesGroup):
