@@ -27,7 +27,7 @@ from bot.languages import SHIPPED_LANGUAGES
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
 from bot.middlewares.tracking import UpdateTracker
-from bot.paths import KNOWLEDGE_DIR
+from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
 from bot.services.invite_guard import InviteGuard
 from dialogs import dialogs_router
 from storage.db import create_engine, create_sessionmaker
@@ -96,7 +96,9 @@ def create_app(settings: Settings) -> App:
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     dispatcher["settings"] = settings
     # Read and checked once: a broken content file stops the start with every problem listed.
-    dispatcher["knowledge"] = KnowledgeBase.from_directory(KNOWLEDGE_DIR, SHIPPED_LANGUAGES)
+    dispatcher["knowledge"] = KnowledgeBase.from_directory(
+        KNOWLEDGE_DIR, SHIPPED_LANGUAGES, sheets=OFFICE_SHEETS_DIR
+    )
     dispatcher["sessionmaker"] = sessionmaker
     dispatcher["invite_guard"] = InviteGuard(
         settings.invite_attempts, settings.invite_attempts_window_seconds

@@ -59,10 +59,21 @@ async def questions_getter(dialog_manager: DialogManager, **_: Any) -> dict[str,
     knowledge, locale = _knowledge(dialog_manager), _locale(dialog_manager)
     topic = dialog_manager.dialog_data["topic"]
     entries = knowledge.entries(topic, _audience(dialog_manager))
+    case = await _case(dialog_manager)
+    sheet = knowledge.sheet_of(case.office.code if case else None)
     return {
         "topic_title": knowledge.topic_title(locale, topic),
         "questions": [(e.id, knowledge.text(locale, e.id).question) for e in entries],
+        "office": case.office.name if case else "",
+        "has_sheet": topic == "contact" and sheet is not None,
     }
+
+
+async def sheet_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, Any]:
+    case = await _case(dialog_manager)
+    sheet = _knowledge(dialog_manager).sheet_of(case.office.code if case else None)
+    text = sheet.render(_locale(dialog_manager), gettext) if sheet else ""
+    return {"sheet": text or gettext("Your office has not described itself here yet.")}
 
 
 async def answer_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, Any]:
@@ -155,6 +166,7 @@ def knowledge_dialog() -> Dialog:
                     on_click=on_question,
                 )
             ),
+            SwitchTo(Tr("About {office}"), id="sheet", state=Knowledge.sheet, when="has_sheet"),
             SwitchTo(Tr("Back"), id="back", state=Knowledge.topics),
             state=Knowledge.questions,
             getter=questions_getter,
@@ -166,6 +178,12 @@ def knowledge_dialog() -> Dialog:
             Cancel(Tr("Main menu")),
             state=Knowledge.answer,
             getter=answer_getter,
+        ),
+        Window(
+            Format("{sheet}"),
+            SwitchTo(Tr("Back"), id="back", state=Knowledge.questions),
+            state=Knowledge.sheet,
+            getter=sheet_getter,
         ),
         Window(
             Tr(

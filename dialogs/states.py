@@ -22,3 +22,4 @@ class Knowledge(StatesGroup):
     questions = State()
     answer = State()
     asked = State()
+    sheet = State()

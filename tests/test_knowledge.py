@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -262,3 +263,18 @@ async def test_browsing_topics_questions_and_asking_a_person(programme):
     await maria.send("My seller only writes receipts by hand, is that fine?")
     copy = await relayed(api, "copyMessage", GROUP, mark)
     assert copy["message_thread_id"] == note["message_thread_id"]
+
+
+async def test_the_office_country_sheet_is_shown_under_contact(programme):
+    knowledge = programme.app.dispatcher["knowledge"]
+    example = knowledge.sheets["EXAMPLE"]
+    knowledge.sheets["RO"] = replace(example, office_code="RO", example=False)
+    try:
+        maria = programme.user(501)
+        await maria.send("/questions")
+        await maria.press(knowledge.topic_title("en", "contact"))
+        await maria.press("About IOM RO")
+        assert "EXAMPLE: Office visits" in maria.last_text()
+        assert "Example Partner Organisation" in maria.last_text()
+    finally:
+        del knowledge.sheets["RO"]

@@ -12,7 +12,8 @@ from bot.knowledge.base import KnowledgeBase
 from bot.knowledge.content import ContentError, load
 from bot.knowledge.normalise import fold, terms
 from bot.languages import RIGHT_TO_LEFT, RIGHT_TO_LEFT_MARK, SHIPPED_LANGUAGES, laid_out_for
-from bot.paths import KNOWLEDGE_DIR
+from bot.knowledge.sheets import load_sheets
+from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +136,18 @@ def test_right_to_left_answers_are_marked_on_every_line():
     ]
     assert laid_out_for("150 USD", "ro") == "150 USD"
     assert {"ar", "fa", "ps", "ur"} <= RIGHT_TO_LEFT
+
+
+def test_the_example_country_sheet_loads_and_says_it_is_an_example(tmp_path: Path):
+    sheets = load_sheets(OFFICE_SHEETS_DIR)
+    example = sheets["EXAMPLE"]
+    assert example.example
+    text = example.render("ro", lambda msgid: msgid)
+    assert text.startswith("⚠️ Example only")
+    assert "EXEMPLU: Vizite la birou" in text
+    # No Thai text in the sheet: English is shown instead.
+    assert "EXAMPLE: Office visits" in example.render("th", lambda msgid: msgid)
+    bad = (OFFICE_SHEETS_DIR / "example.toml").read_text(encoding="utf-8").replace("ro =", "xx1 =")
+    (tmp_path / "ro.toml").write_text(bad, encoding="utf-8")
+    with pytest.raises(ContentError, match=r"ro\.toml contact: 'xx1' is not a language code"):
+        load_sheets(tmp_path)

@@ -8,14 +8,16 @@ from pathlib import Path
 from bot.knowledge.content import Content, Entry, EntryText, load
 from bot.knowledge.danger import DangerPhrases
 from bot.knowledge.search import Document, LanguageIndex, Match
+from bot.knowledge.sheets import CountrySheet, load_sheets
 
 SOURCE_LANGUAGE = "en"
 DANGER_ENTRY = "danger-now"
 
 
 class KnowledgeBase:
-    def __init__(self, content: Content) -> None:
+    def __init__(self, content: Content, sheets: dict[str, CountrySheet] | None = None) -> None:
         self.content = content
+        self.sheets = sheets or {}
         self.indexes = {
             language: LanguageIndex(
                 language,
@@ -32,8 +34,19 @@ class KnowledgeBase:
         self._by_id = {entry.id: entry for entry in content.entries}
 
     @classmethod
-    def from_directory(cls, directory: Path, languages: Iterable[str]) -> KnowledgeBase:
-        return cls(load(directory, languages, source=SOURCE_LANGUAGE))
+    def from_directory(
+        cls, directory: Path, languages: Iterable[str], sheets: Path | None = None
+    ) -> KnowledgeBase:
+        return cls(
+            load(directory, languages, source=SOURCE_LANGUAGE),
+            load_sheets(sheets) if sheets else None,
+        )
+
+    def sheet_of(self, office_code: str | None) -> CountrySheet | None:
+        """The office's country sheet; the shipped example belongs to no office."""
+        if office_code is None or office_code.upper() == "EXAMPLE":
+            return None
+        return self.sheets.get(office_code.upper())
 
     def language(self, code: str | None) -> str:
         return code if code in self.content.languages else SOURCE_LANGUAGE
