@@ -11,8 +11,8 @@ import pytest
 from bot.knowledge.base import KnowledgeBase
 from bot.knowledge.content import ContentError, load
 from bot.knowledge.normalise import fold, terms
-from bot.languages import RIGHT_TO_LEFT, RIGHT_TO_LEFT_MARK, SHIPPED_LANGUAGES, laid_out_for
 from bot.knowledge.sheets import load_sheets
+from bot.languages import RIGHT_TO_LEFT, RIGHT_TO_LEFT_MARK, SHIPPED_LANGUAGES, laid_out_for
 from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
 
 
