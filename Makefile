@@ -35,3 +35,4 @@ catalogs: setup
 bench: setup
 	$(BIN)/python -m bench.onboarding
 	$(BIN)/python -m bench.relay limits
+	$(BIN)/python -m bench.knowledge

@@ -78,10 +78,10 @@ class LanguageIndex:
                     norm = K1 * (1 - B + B * self.lengths[position] / self.average_length)
                     scores[position] += idf * tf * (K1 + 1) / (tf + norm)
         ranked = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
-        ranked = [position for position in ranked if scores[position] > 0][:limit]
+        ranked = [position for position in ranked if scores[position] > 0][: limit + 1]
         total = sum(self.idf.get(term, self.unknown_idf) for term in query)
         matches = []
-        for rank, position in enumerate(ranked):
+        for rank, position in enumerate(ranked[:limit]):
             weights = self.frequencies[position]
             explained = sum(self.idf[term] for term in query if term in weights)
             coverage = explained / total
