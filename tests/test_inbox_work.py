@@ -334,3 +334,35 @@ async def test_staff_may_see_a_location_only_when_the_returnee_agrees(inbox):
     assert copy["message_id"] == shared["message_id"]
     assert copy["message_thread_id"] == thread
     assert maria.last_text() == "Sent to your office."
+
+
+async def test_staff_manage_saved_replies_from_the_group(inbox):
+    thread = await first_topic(inbox)
+    api, ana = inbox.api, staff_ana(inbox)
+    mark = len(api.calls)
+    await ana.send("/s save docs en Please bring your ID.\nAnd the form.", group=GROUP)
+    told = await relayed(api, "sendMessage", GROUP, mark)
+    assert told["text"] == tr(inbox, "Saved reply {name} saved in {language}.").format(
+        name="docs", language="en"
+    )
+    mark = len(api.calls)
+    await ana.send("/s docs", group=GROUP, topic=thread)
+    sent = await relayed(api, "sendMessage", 501, mark)
+    assert sent["text"] == "Please bring your ID.\nAnd the form.\n\n— IOM RO"
+
+    mark = len(api.calls)
+    await ana.send("/s save", group=GROUP, topic=thread)
+    usage = await relayed(api, "sendMessage", GROUP, mark)
+    assert "/s save" in usage["text"]
+    assert "/s delete" in usage["text"]
+    await ana.send("/s delete docs", group=GROUP, topic=thread)
+    async with inbox.session() as session:
+        office = await session.scalar(select(Office).where(Office.code == "RO"))
+        assert await saved_replies.names(session, office) == []
+
+    # Someone who is not the office's staff changes nothing.
+    stranger = inbox.user(999)
+    await stranger.send("/s save evil en Send money to me", group=GROUP)
+    async with inbox.session() as session:
+        office = await session.scalar(select(Office).where(Office.code == "RO"))
+        assert await saved_replies.names(session, office) == []

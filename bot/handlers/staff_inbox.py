@@ -20,6 +20,7 @@ from bot.handlers.once import Once
 from bot.knowledge.base import KnowledgeBase
 from bot.services import inbox, relay, saved_replies
 from bot.services import knowledge as knowledge_service
+from bot.services.errors import RuleViolation
 from storage.models import Case, Office, Person
 
 
@@ -184,7 +185,12 @@ async def saved_reply(
     sender: Sender,
     once: Once,
 ) -> None:
-    """/s lists the office's saved replies; /s <name> sends one in the returnee's language."""
+    """/s lists the office's saved replies; /s <name> sends one in the returnee's language;
+    /s save and /s delete manage them, in any topic of the group."""
+    words = (command.args or "").split(maxsplit=3)
+    if words and words[0].lower() in saved_replies.RESERVED:
+        await _manage_saved_replies(message, words, session, person, sender)
+        return
     checked = await _checked(message, session, person, sender, once)
     if checked is None:
         return
@@ -218,6 +224,50 @@ async def saved_reply(
         return
     await session.commit()
     sender.wake()
+
+
+async def _manage_saved_replies(
+    message: Message,
+    words: list[str],
+    session: AsyncSession,
+    person: Person | None,
+    sender: Sender,
+) -> None:
+    """/s save <name> <language> <text> and /s delete <name> [<language>], by the office's staff."""
+    office = await inbox.office_of_chat(session, message.chat.id)
+    if office is None or not inbox.may_act(person, office):
+        return  # strangers are told once by every other command; nothing is changed here
+    action = words[0].lower()
+    try:
+        if action == "save":
+            if len(words) < 4:
+                raise RuleViolation("")
+            name, language, text = words[1], words[2], words[3]
+            await saved_replies.save(
+                session, office_code=office.code, name=name, language=language, text=text
+            )
+            await session.commit()
+            told = _("Saved reply {name} saved in {language}.").format(
+                name=name.lower(), language=language
+            )
+        else:
+            if len(words) < 2:
+                raise RuleViolation("")
+            language = words[2] if len(words) > 2 else None
+            removed = await saved_replies.delete(session, office, words[1], language)
+            await session.commit()
+            told = (
+                _("Saved reply {name} deleted.").format(name=words[1].lower())
+                if removed
+                else _("There is no saved reply called {name}.").format(name=words[1])
+            )
+    except RuleViolation:
+        await session.rollback()
+        told = _(
+            "To save a reply: /s save <name> <language> <text>, for example /s save hours ro "
+            "Luni-vineri 9-17. To delete one: /s delete <name>, or /s delete <name> <language>."
+        )
+    await _answer(sender, message, told)
 
 
 async def knowledge_entry(
@@ -362,7 +412,7 @@ async def staff_wrote(
             message,
             _(
                 "Messages that start with / are commands and are not passed on. Commands here: "
-                "/note, /claim, /assign, /close, /card, /s, /location."
+                "/note, /claim, /assign, /close, /card, /s, /kb, /location."
             ),
         )
         return

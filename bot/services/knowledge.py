@@ -40,16 +40,10 @@ async def facts_for(
 
 async def _alerted_staff(session: AsyncSession, case: Case) -> list[dict[str, object]]:
     """Who the urgent alert names: the assigned staff member, or else all the office's staff."""
-    if case.assigned_staff is not None:
-        staff = [case.assigned_staff]
-    else:
-        staff = list(
-            await session.scalars(
-                select(Person)
-                .where(Person.office_id == case.office_id, Person.role == Role.STAFF)
-                .order_by(Person.id)
-            )
-        )
+    query = select(Person).where(Person.office_id == case.office_id, Person.role == Role.STAFF)
+    if case.assigned_staff_id is not None:
+        query = select(Person).where(Person.id == case.assigned_staff_id)
+    staff = list(await session.scalars(query.order_by(Person.id)))
     return [{"user_id": p.telegram_user_id, "name": p.display_name or "staff"} for p in staff]
 
 

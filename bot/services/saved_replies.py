@@ -14,6 +14,8 @@ from bot.services.offices import get_office
 from storage.models import Office, SavedReply
 
 _NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
+# Words of the /s command itself, so they cannot name a reply.
+RESERVED = frozenset({"save", "delete"})
 
 
 async def save(
@@ -22,7 +24,7 @@ async def save(
     """Add the text for one language, or replace it."""
     office = await get_office(session, office_code)
     name = name.strip().lower()
-    if not _NAME.match(name):
+    if not _NAME.match(name) or name in RESERVED:
         raise RuleViolation(f"reply name {name!r} must be 1-32 of a-z, 0-9, _ and -")
     code = normalise(language)
     if not code or not is_known_language(code):
@@ -66,3 +68,18 @@ async def pick(
         if code in texts:
             return texts[code]
     return next(iter(texts.values()), None)
+
+
+async def delete(session: AsyncSession, office: Office, name: str, language: str | None) -> int:
+    """Remove a saved reply in one language, or in all; returns how many texts went."""
+    query = select(SavedReply).where(
+        SavedReply.office_id == office.id, SavedReply.name == name.strip().lower()
+    )
+    if language:
+        query = query.where(SavedReply.language == normalise(language))
+    replies = list(await session.scalars(query))
+    for reply in replies:
+        await session.delete(reply)
+    if replies:
+        audit.record(session, "saved_reply.deleted", office_id=office.id)
+    return len(replies)
