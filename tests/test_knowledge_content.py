@@ -78,7 +78,8 @@ def test_a_broken_file_names_the_file(content_copy: Path):
 
 def test_folding_ignores_case_diacritics_and_script_variants():
     assert terms("Când primesc BANII?", "ro") == terms("cand primesc banii", "ro")
-    assert terms("Hvornår får jeg pengene", "da") == terms("hvornar far jeg pengene", "da")
+    assert terms("Hvornår får jeg pengene", "da") == terms("hvornaar faar jeg pengene", "da")
+    assert terms("Må jeg købe møbler", "da") == terms("maa jeg koebe moebler", "da")
     # Serbian typed in Cyrillic or in Latin letters is the same text.
     assert fold("Када ћу добити новац", "sr") == fold("Kada cu dobiti novac", "sr")
     # Arabic and Persian keyboards type yeh and kaf differently.

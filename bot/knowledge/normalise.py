@@ -22,6 +22,8 @@ _CYRILLIC_TO_LATIN = {
     "њ": "nj", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "ћ": "c", "ќ": "kj", "у": "u",
     "ф": "f", "х": "h", "ц": "c", "ч": "c", "џ": "dz", "ш": "s",
 }  # fmt: skip
+# Danish typed without its letters spells them out: "maa" for "må", "oe" for "ø".
+_SPELLED_OUT = {"da": str.maketrans({"å": "aa", "ø": "oe", "æ": "ae"})}
 # Latin letters that Unicode does not decompose into a base letter and a mark.
 _LATIN_FOLDS = str.maketrans({"ø": "o", "æ": "ae", "đ": "dj", "ł": "l", "ß": "ss", "œ": "oe"})
 # Arabic-script letters typed differently on Arabic, Persian, Urdu and Pashto keyboards.
@@ -31,7 +33,10 @@ _ARABIC_ARTICLE = re.compile(r"^(?:وال|بال|فال|كال|کال|لل|ال)
 
 def fold(text: str, language: str) -> str:
     """Lower case, no diacritics, one script per language, words separated by single spaces."""
-    text = unicodedata.normalize("NFKD", text.casefold())
+    text = text.casefold()
+    if language in _SPELLED_OUT:
+        text = text.translate(_SPELLED_OUT[language])
+    text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if unicodedata.category(c) != "Mn")
     text = text.translate(_LATIN_FOLDS).translate(_ARABIC_FOLDS)
     if language in CYRILLIC_OR_LATIN:
