@@ -7,7 +7,7 @@ from typing import Any
 
 from aiogram.utils.i18n import I18n, gettext
 from aiogram_dialog import DialogManager
-from aiogram_dialog.widgets.kbd import Column, Select
+from aiogram_dialog.widgets.kbd import Group, Select
 from aiogram_dialog.widgets.kbd.select import OnItemClick
 from aiogram_dialog.widgets.text import Format, Text
 from aiogram_dialog.widgets.widget_event import WidgetEventProcessor
@@ -45,13 +45,15 @@ async def change_language(manager: DialogManager, code: str) -> None:
 
 def language_picker(
     on_click: OnItemClick[Select[str], str] | WidgetEventProcessor,
-) -> Column:
-    return Column(
+) -> Group:
+    # Two to a row: with seventeen languages a single column would fill the screen.
+    return Group(
         Select(
             Format("{item[1]}"),
             id="language",
             item_id_getter=operator.itemgetter(0),
             items="languages",
             on_click=on_click,
-        )
+        ),
+        width=2,
     )
