@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 from bot.cli import main
 from bot.services.invites import hash_token
 from storage.db import create_engine, create_sessionmaker
-from storage.models import AuditEvent, Case, Invite, Office, Person, Role
+from storage.models import AuditEvent, Case, Invite, Office, Payout, Person, Role
 
 OFFICE = [
     "admin",
@@ -308,3 +309,44 @@ def test_saved_replies_and_office_settings_from_the_command_line(cli):
     code, _, err = cli("admin", "office", "set", "--code", "RO", "--hours", "mon 18:00-09:00")
     assert code == 2
     assert "close before they open" in err
+
+
+def test_budget_payouts_and_knowledge_settings_from_the_command_line(cli, database_url):
+    assert cli(*OFFICE)[0] == 0
+    budget = ["admin", "budget", "set", "--programme", "dk", "--currency", "USD"]
+    assert cli(*budget, "--category", "allowance", "--maximum", "150", "--paid-as", "cash",
+               "--months", "3")[0] == 0  # fmt: skip
+    assert cli(*budget, "--category", "housing", "--maximum", "900", "--paid-as", "in_kind")[0] == 0
+    code, out, _ = cli("admin", "budget", "list", "--programme", "dk")
+    assert out.splitlines() == ["allowance\t150.00 USD\tcash\t3", "housing\t900.00 USD\tin_kind\t"]
+    code, _, err = cli(*budget, "--category", "housing", "--maximum", "-5", "--paid-as", "in_kind")
+    assert code == 2
+    assert "positive amount" in err
+
+    case = ["admin", "case", "add", "--office", "RO", "--code", "RO-0001", "--language", "ro"]
+    assert cli(*case, "--programme", "dk")[0] == 0
+    payout = ["admin", "payout", "add", "--case", "RO-0001", "--category", "housing"]
+    assert cli(*payout, "--amount", "600", "--paid-on", "2026-11-02")[0] == 0
+    code, _, err = cli(*payout, "--amount", "300.01")
+    assert code == 2
+    assert "only 300.00 USD is left in housing" in err
+    code, _, err = cli("admin", "payout", "add", "--case", "RO-0001", "--category", "medical",
+                       "--amount", "10")  # fmt: skip
+    assert code == 2
+    assert "no category 'medical'" in err
+
+    office_set = ["admin", "office", "set", "--code", "RO"]
+    assert (
+        cli(*office_set, "--emergency-contact", "+40 21 000", "--knowledge-mode", "suggest")[0] == 0
+    )
+
+    async def read() -> tuple[str | None, str, list]:
+        engine = create_engine(database_url)
+        async with create_sessionmaker(engine)() as session:
+            office = await session.scalar(select(Office))
+            paid = list(await session.scalars(select(Payout.amount)))
+            result = (office.emergency_contact, office.knowledge_mode.value, paid)
+        await engine.dispose()
+        return result
+
+    assert asyncio.run(read()) == ("+40 21 000", "suggest", [Decimal("600.00")])
