@@ -15,6 +15,9 @@ WITHOUT_SPACES = frozenset({"th"})
 CYRILLIC_OR_LATIN = frozenset({"sr", "mk"})
 # Word forms vary by ending in most shipped languages; the start of a word carries its meaning.
 STEM_LENGTH = 5
+# Arabic fixes pronouns and particles to both ends of a word and forms plurals inside it, so the
+# start of a word says little; overlapping letter triples inside each word match its forms better.
+BY_LETTER_TRIPLES = frozenset({"ar"})
 
 _CYRILLIC_TO_LATIN = {
     "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "ђ": "dj", "ѓ": "gj", "е": "e", "ж": "z",
@@ -55,6 +58,10 @@ def terms(text: str, language: str) -> list[str]:
             found.extend(chunk[i : i + 2] for i in range(max(len(chunk) - 1, 1)))
         return found
     words = folded.split()
-    if language == "ar":
-        words = [_ARABIC_ARTICLE.sub("", word) for word in words]
+    if language in BY_LETTER_TRIPLES:
+        found = []
+        for word in words:
+            marked = f"_{_ARABIC_ARTICLE.sub('', word)}_"
+            found.extend(marked[i : i + 3] for i in range(len(marked) - 2))
+        return found
     return [word[:STEM_LENGTH] for word in words]
