@@ -84,6 +84,7 @@ def test_folding_ignores_case_diacritics_and_script_variants():
     assert fold("Када ћу добити новац", "sr") == fold("Kada cu dobiti novac", "sr")
     # Arabic and Persian keyboards type yeh and kaf differently.
     assert fold("كيف", "fa") == fold("کیف", "fa")
+    assert fold("می\u200cرسد", "fa") == fold("میرسد", "fa")
 
 
 def test_thai_is_searched_without_spaces_between_words():

@@ -40,7 +40,8 @@ def fold(text: str, language: str) -> str:
     if language in _SPELLED_OUT:
         text = text.translate(_SPELLED_OUT[language])
     text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    # Marks go, and so do zero-width joiners: Persian is typed with and without them.
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Mn", "Cf"))
     text = text.translate(_LATIN_FOLDS).translate(_ARABIC_FOLDS)
     if language in CYRILLIC_OR_LATIN:
         text = "".join(_CYRILLIC_TO_LATIN.get(c, c) for c in text)
