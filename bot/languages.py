@@ -7,7 +7,10 @@ from collections.abc import Iterable
 from babel import Locale, UnknownLocaleError
 
 # Each shipped language has a complete gettext catalog under locales/<code>/LC_MESSAGES/.
-SHIPPED_LANGUAGES: tuple[str, ...] = ("en", "da", "ar", "fr", "ro", "th")
+SHIPPED_LANGUAGES: tuple[str, ...] = (
+    "en", "da", "ar", "fr", "ro", "th", "pt", "ne", "bg",
+    "ru", "sq", "sr", "mk", "fa", "ps", "ur", "es",
+)  # fmt: skip
 RIGHT_TO_LEFT: frozenset[str] = frozenset({"ar", "fa", "ps", "ur", "he"})
 
 
