@@ -288,7 +288,15 @@ async def knowledge_entry(
     wanted = (command.args or "").strip()
     staff_language = office_locale(office, i18n)
     if not knowledge.has(wanted.lower()):
-        matches = knowledge.search(staff_language, wanted, limit=5) if wanted else []
+        # In the office's language first; staff often type the English word as well.
+        matches = (
+            (
+                knowledge.search(staff_language, wanted, limit=5)
+                or knowledge.search("en", wanted, limit=5)
+            )
+            if wanted
+            else []
+        )
         lines = [
             f"/kb {m.entry_id} — {knowledge.text(staff_language, m.entry_id).question}"
             for m in matches

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.knowledge.normalise import WITHOUT_SPACES, fold
+from bot.knowledge.normalise import WITHOUT_SPACES, fold, without_marks
 
 
 class DangerPhrases:
     def __init__(self, phrases_by_language: dict[str, Iterable[str]]) -> None:
+        # Each phrase also as typed with its diacritics left off: Danish "slår" may come as
+        # "slaar" (which folding already gives) or as plain "slar".
         self.phrases = {
-            language: tuple({tuple(fold(p, language).split()) for p in phrases} - {()})
+            language: tuple(
+                {
+                    tuple(fold(variant, language).split())
+                    for p in phrases
+                    for variant in (p, without_marks(p))
+                }
+                - {()}
+            )
             for language, phrases in phrases_by_language.items()
         }
 

@@ -50,6 +50,13 @@ def fold(text: str, language: str) -> str:
     return " ".join("".join(kept).split())
 
 
+def without_marks(text: str) -> str:
+    """The text with its diacritics simply left off, as someone typing in a hurry writes it."""
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", text) if unicodedata.category(c) != "Mn"
+    )
+
+
 def terms(text: str, language: str) -> list[str]:
     """The search terms of a text: word stems, or character pairs where words are not spaced."""
     folded = fold(text, language)
