@@ -342,7 +342,7 @@ async def test_staff_manage_saved_replies_from_the_group(inbox):
     mark = len(api.calls)
     await ana.send("/s save docs en Please bring your ID.\nAnd the form.", group=GROUP)
     told = await relayed(api, "sendMessage", GROUP, mark)
-    assert told["text"] == tr(inbox, "Saved reply {name} saved in {language}.").format(
+    assert told["text"] == tr(inbox, "Saved reply {name} saved in {language}.", "en").format(
         name="docs", language="en"
     )
     mark = len(api.calls)

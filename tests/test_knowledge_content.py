@@ -154,3 +154,11 @@ def test_the_example_country_sheet_loads_and_says_it_is_an_example(tmp_path: Pat
     (tmp_path / "ro.toml").write_text(bad, encoding="utf-8")
     with pytest.raises(ContentError, match=r"ro\.toml contact: 'xx1' is not a language code"):
         load_sheets(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "message", ["are you there?", "it is urgent", "receipt 3", "ok", "hello how are you", "thanks!"]
+)
+def test_short_everyday_messages_get_no_automatic_answer(knowledge, message):
+    # All common words, or one word and a number: staff answer these, not the knowledge base.
+    assert knowledge.confident_match("en", message) is None

@@ -65,7 +65,8 @@ def terms(text: str, language: str) -> list[str]:
         for chunk in folded.split():
             found.extend(chunk[i : i + 2] for i in range(max(len(chunk) - 1, 1)))
         return found
-    words = folded.split()
+    # Numbers (amounts, dates, step numbers in an answer) say nothing about what is asked.
+    words = [word for word in folded.split() if not word.isdigit()]
     if language in BY_LETTER_TRIPLES:
         found = []
         for word in words:

@@ -22,6 +22,9 @@ ANSWER_WEIGHT = 0.3
 # any of them, well inside the 5% allowed: a wrong answer costs more than a question left to staff.
 MIN_COVERAGE = 0.55
 MIN_LEAD = 0.25
+# Evidence in absolute terms: a few common words ("are you there?") can be fully "explained" by
+# an entry without saying anything about it.
+MIN_SCORE = 4.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,10 @@ class LanguageIndex:
                     score=scores[position],
                     coverage=coverage,
                     lead=lead,
-                    confident=rank == 0 and coverage >= MIN_COVERAGE and lead >= MIN_LEAD,
+                    confident=rank == 0
+                    and scores[position] >= MIN_SCORE
+                    and coverage >= MIN_COVERAGE
+                    and lead >= MIN_LEAD,
                 )
             )
         return matches
