@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.delivery.texts import notice_text
 from bot.languages import SHIPPED_LANGUAGES
 from bot.services import budget, cases, offices, people
+from bot.services.consent import withdraw_consent
 from storage.models import KnowledgeMode, PaidAs, Person
 from tests.test_inbox import GROUP, first_topic, inbox, relayed, staff_ana
 
@@ -278,3 +279,18 @@ async def test_the_office_country_sheet_is_shown_under_contact(programme):
         assert "Example Partner Organisation" in maria.last_text()
     finally:
         del knowledge.sheets["RO"]
+
+
+async def test_without_consent_nothing_is_relayed_but_the_safety_answer_is_given(programme):
+    async with programme.session() as session:
+        case = await cases.get_case(session, "RO-0007")
+        person = await session.scalar(select(Person).where(Person.telegram_user_id == 501))
+        withdraw_consent(session, case, person, language="en")
+        await session.commit()
+    api = programme.api
+    mark = len(api.calls)
+    await programme.user(501).send("they found me")
+    answers = [c["text"] for c in api.calls[mark:] if c.method == "sendMessage"]
+    assert any(EMERGENCY in text for text in answers)
+    await asyncio.sleep(0.3)
+    assert not [c for c in api.calls[mark:] if c.get("chat_id") == GROUP]

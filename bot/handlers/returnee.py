@@ -17,7 +17,7 @@ from bot.delivery.texts import office_locale
 from bot.filters import HasRole
 from bot.formatting import opening_hours_text
 from bot.handlers.incoming import describe, is_relayable, revision
-from bot.knowledge.base import KnowledgeBase
+from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
 from bot.services import knowledge as knowledge_service
 from bot.services import relay
 from bot.services.cases import case_of_returnee
@@ -98,6 +98,21 @@ async def returnee_wrote(
                 "Open /privacy to read what is shared and to agree."
             )
         )
+        words = message.text or message.caption
+        language = knowledge.language(i18n.current_locale)
+        if words and knowledge.signals_danger(language, words):
+            # Nothing is passed on without consent, but the way to get help is never withheld.
+            await message.answer(
+                await knowledge_service.answer_text(
+                    session,
+                    knowledge,
+                    DANGER_ENTRY,
+                    case=case,
+                    office=case.office,
+                    locale=i18n.current_locale,
+                    gettext=_,
+                )
+            )
         # The next step right below the explanation, not on an older message up the chat.
         await show_home(dialog_manager, person, session, show_mode=ShowMode.SEND)
         return
