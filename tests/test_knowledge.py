@@ -294,3 +294,16 @@ async def test_without_consent_nothing_is_relayed_but_the_safety_answer_is_given
     assert any(EMERGENCY in text for text in answers)
     await asyncio.sleep(0.3)
     assert not [c for c in api.calls[mark:] if c.get("chat_id") == GROUP]
+
+
+async def test_office_answers_carry_its_name_hours_and_time_zone(programme):
+    async with programme.session() as session:
+        await offices.update_office(session, "RO", hours=["mon-fri 09:00-17:00"])
+        await session.commit()
+    api = programme.api
+    mark = len(api.calls)
+    await programme.user(501).send("Who is my contact in my country?")
+    answer = await relayed(api, "sendMessage", 501, mark)
+    assert "IOM RO" in answer["text"]
+    assert "Monday: 9:00\u202fAM–5:00\u202fPM" in answer["text"]
+    assert "(Romania Time)" in answer["text"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+from babel.dates import get_timezone, get_timezone_location
+
 from bot.formatting import format_money, format_number, opening_hours_text
 from bot.i18n import N_
 from bot.services.budget import Remaining, total_of
@@ -55,6 +57,14 @@ def _category_line(category: BudgetCategory, locale: str, _: Gettext) -> str:
     )
 
 
+def _hours(office: Office, locale: str, _: Gettext) -> str:
+    """Opening hours with their time zone named, since counsellors read them from abroad."""
+    hours = opening_hours_text(office, locale)
+    if not hours:
+        return _("Every day, at any time")
+    return f"{hours}\n({get_timezone_location(get_timezone(office.timezone), locale=locale)})"
+
+
 def collect(
     *,
     office: Office | None,
@@ -82,9 +92,7 @@ def collect(
         )
     return Facts(
         office_name=office.name if office else _("your office in your home country"),
-        office_hours=(opening_hours_text(office, locale) or _("Every day, at any time"))
-        if office
-        else not_set,
+        office_hours=_hours(office, locale, _) if office else not_set,
         emergency_contact=(office.emergency_contact if office else None) or not_set,
         budget="\n".join(_category_line(c, locale, _) for c in categories) or not_set,
         allowance=_("{amount} a month for {months} months").format(
