@@ -77,8 +77,8 @@ def main() -> None:
     samples = messages(knowledge)
 
     def lookup(language: str, text: str) -> None:
-        if not knowledge.signals_danger(language, text):
-            knowledge.confident_match(language, text)
+        if not knowledge.signals_danger([language], text):
+            knowledge.confident_match(language, text, "returnee")
 
     baseline = timed(samples, rounds, fold)
     measured = timed(samples, rounds, lookup)

@@ -133,6 +133,11 @@ async def _case_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -
     return [f"case {case.code} added"]
 
 
+async def _case_set(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    case = await cases.set_programme(session, a.code, a.programme)
+    return [f"case {case.code}: programme {case.programme}"]
+
+
 async def _budget_set(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
     row = await budget.set_category(
         session,
@@ -315,6 +320,10 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--programme", help="whose budget applies, e.g. dk")
     p.set_defaults(handler=_case_add)
+    p = case.add_parser("set", help="change a case: the programme whose budget applies")
+    p.add_argument("--code", required=True)
+    p.add_argument("--programme", required=True, help="e.g. dk")
+    p.set_defaults(handler=_case_set)
     p = case.add_parser("list", help="list cases")
     p.add_argument("--office")
     p.set_defaults(handler=_case_list)

@@ -12,7 +12,7 @@ from typing import Any
 from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import I18n, gettext
 from aiogram_dialog import Dialog, DialogManager, Window
-from aiogram_dialog.widgets.kbd import Back, Button, Cancel, Column, Select, SwitchTo
+from aiogram_dialog.widgets.kbd import Button, Cancel, Column, Select, SwitchTo
 from aiogram_dialog.widgets.text import Format
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,7 @@ from bot.services import knowledge as knowledge_service
 from bot.services import relay
 from bot.services.cases import case_of_returnee, cases_of_counsellor
 from bot.services.consent import has_consent
+from dialogs.home import show_home
 from dialogs.states import Knowledge
 from dialogs.widgets import Tr
 from storage.models import Case, Person, Role
@@ -86,6 +87,7 @@ async def answer_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, An
         office=case.office if case else None,
         locale=_locale(dialog_manager),
         gettext=gettext,
+        for_returnee=_audience(dialog_manager) == "returnee",
     )
     return {"answer": answer, "may_ask": _audience(dialog_manager) == "returnee"}
 
@@ -103,6 +105,8 @@ def _locale(manager: DialogManager) -> str:
 async def on_topic(
     callback: CallbackQuery, _: Select[str], manager: DialogManager, topic: str
 ) -> None:
+    if topic not in _knowledge(manager).topics(_audience(manager)):
+        return  # a button from an older version of the content: the topics stay on screen
     manager.dialog_data["topic"] = topic
     await manager.switch_to(Knowledge.questions)
 
@@ -110,6 +114,10 @@ async def on_topic(
 async def on_question(
     callback: CallbackQuery, _: Select[str], manager: DialogManager, entry: str
 ) -> None:
+    # A button from an older version of the content, or not meant for this reader: start over.
+    if not _knowledge(manager).for_audience(entry, _audience(manager)):
+        await manager.switch_to(Knowledge.topics)
+        return
     manager.dialog_data["entry"] = entry
     await manager.switch_to(Knowledge.answer)
 
@@ -119,8 +127,8 @@ async def on_ask(callback: CallbackQuery, _: Button, manager: DialogManager) -> 
     session: AsyncSession = manager.middleware_data["session"]
     case = await _case(manager)
     if case is None or not has_consent(case):
-        # Without consent nothing reaches the office; the main menu explains how to agree.
-        await manager.done()
+        # Without consent nothing reaches the office: back to where consent is asked.
+        await show_home(manager, manager.middleware_data["person"], session)
         return
     i18n: I18n = manager.middleware_data["i18n"]
     entry = manager.dialog_data["entry"]
@@ -190,7 +198,7 @@ def knowledge_dialog() -> Dialog:
                 "{office} has been told which question this is about. Write your message here in "
                 "the chat and it goes to them together with the question."
             ),
-            Back(Tr("Back")),
+            SwitchTo(Tr("Back"), id="back", state=Knowledge.answer),
             Cancel(Tr("Main menu")),
             state=Knowledge.asked,
             getter=asked_getter,

@@ -50,6 +50,7 @@ async def budget_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[st
         office=case.office if case else None,
         locale=i18n.current_locale,
         gettext=gettext,
+        for_returnee=True,
     )
     return {"answer": answer}
 

@@ -319,12 +319,19 @@ def test_budget_payouts_and_knowledge_settings_from_the_command_line(cli, databa
     assert cli(*budget, "--category", "housing", "--maximum", "900", "--paid-as", "in_kind")[0] == 0
     code, out, _ = cli("admin", "budget", "list", "--programme", "dk")
     assert out.splitlines() == ["allowance\t150.00 USD\tcash\t3", "housing\t900.00 USD\tin_kind\t"]
-    code, _, err = cli(*budget, "--category", "housing", "--maximum", "-5", "--paid-as", "in_kind")
-    assert code == 2
-    assert "positive amount" in err
+    for wrong in ("-5", "2500,50", "0", "1.234"):
+        code, _, err = cli(
+            *budget, "--category", "housing", "--maximum", wrong, "--paid-as", "in_kind"
+        )
+        assert code == 2, wrong
+        assert "amount" in err
 
     case = ["admin", "case", "add", "--office", "RO", "--code", "RO-0001", "--language", "ro"]
-    assert cli(*case, "--programme", "dk")[0] == 0
+    assert cli(*case)[0] == 0
+    # Set later, in capitals: programme codes are compared in lower case.
+    assert cli("admin", "case", "set", "--code", "RO-0001", "--programme", "DK")[1].strip() == (
+        "case RO-0001: programme dk"
+    )
     payout = ["admin", "payout", "add", "--case", "RO-0001", "--category", "housing"]
     assert cli(*payout, "--amount", "600", "--paid-on", "2026-11-02")[0] == 0
     code, _, err = cli(*payout, "--amount", "300.01")

@@ -306,4 +306,36 @@ async def test_office_answers_carry_its_name_hours_and_time_zone(programme):
     answer = await relayed(api, "sendMessage", 501, mark)
     assert "IOM RO" in answer["text"]
     assert "Monday: 9:00\u202fAM–5:00\u202fPM" in answer["text"]
-    assert "(Romania Time)" in answer["text"]
+    assert "🕘 Bucharest" in answer["text"]
+
+
+async def test_questions_opened_by_command_lead_back_to_the_main_menu(programme):
+    maria = programme.user(501)
+    knowledge = programme.app.dispatcher["knowledge"]
+    await maria.send("/questions")
+    assert knowledge.topic_title("en", "money") in maria.buttons()
+    await maria.press("Back")
+    assert maria.last_text() == "Main menu. What would you like to do?"
+
+
+async def test_a_counsellor_never_sees_a_returnees_own_amounts(programme):
+    mette, api = programme.user(222), programme.api
+    mark = len(api.calls)
+    await mette.send("/search my-remaining")
+    answer = await relayed(api, "sendMessage", 222, mark)
+    assert "600" not in answer["text"]
+    mark = len(api.calls)
+    await mette.send("/search hvor mange penge har jeg tilbage")
+    answer = await relayed(api, "sendMessage", 222, mark)
+    assert "600" not in answer["text"]
+
+
+async def test_danger_words_in_the_case_language_count_whatever_the_menu_language(programme):
+    # Maria reads the menus in English; her case is Romanian.
+    knowledge = programme.app.dispatcher["knowledge"]
+    phrase = knowledge.content.languages["ro"].danger_phrases[0]
+    api = programme.api
+    mark = len(api.calls)
+    await programme.user(501).send(f"ajutor, {without_diacritics(phrase)}")
+    answer = await relayed(api, "sendMessage", 501, mark)
+    assert EMERGENCY in answer["text"]

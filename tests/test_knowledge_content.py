@@ -111,7 +111,7 @@ def test_every_danger_phrase_is_found_in_a_sentence_also_without_diacritics(know
     for phrase in phrases:
         for typed in (phrase, without_diacritics(phrase), phrase.upper()):
             sentence = f"... {typed}!!"
-            assert knowledge.signals_danger(language, sentence), (language, typed)
+            assert knowledge.signals_danger([language], sentence), (language, typed)
 
 
 @pytest.mark.parametrize("language", SHIPPED_LANGUAGES)
@@ -120,16 +120,16 @@ def test_ordinary_programme_questions_are_not_danger(knowledge, language):
         entry.id
         for entry in knowledge.content.entries
         if entry.id != "danger-now"
-        and knowledge.signals_danger(language, knowledge.text(language, entry.id).question)
+        and knowledge.signals_danger([language], knowledge.text(language, entry.id).question)
     ]
     assert len(alarms) <= 2, alarms
 
 
 def test_danger_is_found_inside_longer_words_and_thai_text(knowledge):
-    assert knowledge.signals_danger("en", "The TRAFFICKERS found my sister")
-    assert not knowledge.signals_danger("en", "When does the money for housing come?")
+    assert knowledge.signals_danger(["en"], "The TRAFFICKERS found my sister")
+    assert not knowledge.signals_danger(["en"], "When does the money for housing come?")
     thai_phrase = knowledge.content.languages["th"].danger_phrases[0]
-    assert knowledge.signals_danger("th", f"ช่วยด้วย{thai_phrase}ตอนนี้")
+    assert knowledge.signals_danger(["th"], f"ช่วยด้วย{thai_phrase}ตอนนี้")
 
 
 def test_right_to_left_answers_are_marked_on_every_line():
@@ -161,4 +161,4 @@ def test_the_example_country_sheet_loads_and_says_it_is_an_example(tmp_path: Pat
 )
 def test_short_everyday_messages_get_no_automatic_answer(knowledge, message):
     # All common words, or one word and a number: staff answer these, not the knowledge base.
-    assert knowledge.confident_match("en", message) is None
+    assert knowledge.confident_match("en", message, "returnee") is None

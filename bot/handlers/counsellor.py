@@ -63,10 +63,12 @@ async def search_knowledge(
     """/search <words>: the programme answer that fits best, and other questions close to it."""
     wanted = (command.args or "").strip()
     locale = i18n.current_locale
-    if knowledge.has(wanted.lower()):
+    if knowledge.for_audience(wanted.lower(), "counsellor"):
         found = [wanted.lower()]
+    elif wanted:
+        found = [m.entry_id for m in knowledge.search(locale, wanted, 4, audience="counsellor")]
     else:
-        found = [m.entry_id for m in knowledge.search(locale, wanted, limit=4)] if wanted else []
+        found = []
     if not found:
         await message.answer(
             _("Nothing in the programme answers matches. Try other words, or ask the office.")
@@ -85,6 +87,7 @@ async def search_knowledge(
         office=case.office if case else None,
         locale=locale,
         gettext=_,
+        for_returnee=False,
     )
     others = [
         f"• {knowledge.text(locale, entry_id).question} — /search {entry_id}"

@@ -48,7 +48,10 @@ async def open_menu(
 async def open_questions(
     message: Message, dialog_manager: DialogManager, person: Person, session: AsyncSession
 ) -> None:
-    await _open(Knowledge.topics, dialog_manager, person, session)
+    # On top of the main menu, so that closing the questions leads back to it.
+    await _open(MainMenu.main, dialog_manager, person, session)
+    if onboarded(person, await case_of_returnee(session, person)):
+        await dialog_manager.start(Knowledge.topics)
 
 
 async def open_privacy(
@@ -99,8 +102,7 @@ async def returnee_wrote(
             )
         )
         words = message.text or message.caption
-        language = knowledge.language(i18n.current_locale)
-        if words and knowledge.signals_danger(language, words):
+        if words and knowledge.signals_danger((i18n.current_locale, case.language), words):
             # Nothing is passed on without consent, but the way to get help is never withheld.
             await message.answer(
                 await knowledge_service.answer_text(
@@ -111,6 +113,7 @@ async def returnee_wrote(
                     office=case.office,
                     locale=i18n.current_locale,
                     gettext=_,
+                    for_returnee=True,
                 )
             )
         # The next step right below the explanation, not on an older message up the chat.
@@ -155,6 +158,7 @@ async def _automatic_answer(
         office=case.office,
         locale=i18n.current_locale,
         gettext=_,
+        for_returnee=True,
     )
     if reaction.danger:
         header = _("Your message has reached {office}, and their staff have been alerted.")

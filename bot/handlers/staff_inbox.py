@@ -287,12 +287,13 @@ async def knowledge_entry(
     office, case, person = checked
     wanted = (command.args or "").strip()
     staff_language = office_locale(office, i18n)
-    if not knowledge.has(wanted.lower()):
+    # Only entries written for returnees: this goes to the returnee.
+    if not knowledge.for_audience(wanted.lower(), "returnee"):
         # In the office's language first; staff often type the English word as well.
         matches = (
             (
-                knowledge.search(staff_language, wanted, limit=5)
-                or knowledge.search("en", wanted, limit=5)
+                knowledge.search(staff_language, wanted, 5, audience="returnee")
+                or knowledge.search("en", wanted, 5, audience="returnee")
             )
             if wanted
             else []
@@ -321,6 +322,7 @@ async def knowledge_entry(
         office=office,
         locale=knowledge.language(language),
         gettext=lambda msgid: i18n.gettext(msgid, locale=language),
+        for_returnee=True,
     )
     incoming = replace(describe(message, keep_text=True), text=text, entities=[])
     item = await relay.from_staff(

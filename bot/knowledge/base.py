@@ -74,14 +74,27 @@ class KnowledgeBase:
     def text(self, language: str, entry_id: str) -> EntryText:
         return self.content.languages[self.language(language)].entries[entry_id]
 
-    def search(self, language: str, text: str, limit: int = 3) -> list[Match]:
-        return self.indexes[self.language(language)].search(text, limit)
+    def for_audience(self, entry_id: str, audience: str) -> bool:
+        entry = self._by_id.get(entry_id)
+        return entry is not None and entry.audience in ("everyone", audience)
 
-    def confident_match(self, language: str, text: str) -> Match | None:
+    def search(
+        self, language: str, text: str, limit: int = 3, audience: str | None = None
+    ) -> list[Match]:
+        """Best entries first; with an audience, only entries meant for it."""
+        allowed = (
+            {e.id for e in self.content.entries if e.audience in ("everyone", audience)}
+            if audience
+            else None
+        )
+        return self.indexes[self.language(language)].search(text, limit, allowed)
+
+    def confident_match(self, language: str, text: str, audience: str) -> Match | None:
         """The one entry that answers this message, if the search is sure of it."""
-        matches = self.search(language, text, limit=2)
+        matches = self.search(language, text, limit=2, audience=audience)
         return matches[0] if matches and matches[0].confident else None
 
-    def signals_danger(self, language: str, text: str) -> bool:
+    def signals_danger(self, languages: Iterable[str | None], text: str) -> bool:
         # English too: words like "police" are often typed in English whatever the language.
-        return self.danger.found_in(text, (self.language(language), SOURCE_LANGUAGE))
+        wanted = [self.language(code) for code in languages if code]
+        return self.danger.found_in(text, (*wanted, SOURCE_LANGUAGE))

@@ -58,7 +58,8 @@ def evaluate(knowledge: KnowledgeBase, path: Path) -> Result:
             result.false_answers += bool(top and top.confident)
     for text in raw.get("out_of_scope", {}).get("texts", []):
         result.out_of_scope += 1
-        result.false_answers += knowledge.confident_match(result.language, text) is not None
+        matches = knowledge.search(result.language, text, limit=2)
+        result.false_answers += bool(matches and matches[0].confident)
     return result
 
 

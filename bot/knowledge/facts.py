@@ -62,7 +62,9 @@ def _hours(office: Office, locale: str, _: Gettext) -> str:
     hours = opening_hours_text(office, locale)
     if not hours:
         return _("Every day, at any time")
-    return f"{hours}\n({get_timezone_location(get_timezone(office.timezone), locale=locale)})"
+    # The office's city, not Babel's zone name: CLDR calls some zones "summer time" all year.
+    city = get_timezone_location(get_timezone(office.timezone), locale=locale, return_city=True)
+    return f"{hours}\n🕘 {city}"
 
 
 def collect(

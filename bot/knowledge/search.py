@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.knowledge.normalise import terms
@@ -67,7 +67,9 @@ class LanguageIndex:
         # A word no entry uses weighs like the rarest word there is.
         self.unknown_idf = math.log(1 + (count + 0.5) / 0.5)
 
-    def search(self, text: str, limit: int = 3) -> list[Match]:
+    def search(
+        self, text: str, limit: int = 3, allowed: Collection[str] | None = None
+    ) -> list[Match]:
         query = terms(text, self.language)
         if not query:
             return []
@@ -82,7 +84,11 @@ class LanguageIndex:
                     norm = K1 * (1 - B + B * self.lengths[position] / self.average_length)
                     scores[position] += idf * tf * (K1 + 1) / (tf + norm)
         ranked = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
-        ranked = [position for position in ranked if scores[position] > 0][: limit + 1]
+        ranked = [
+            position
+            for position in ranked
+            if scores[position] > 0 and (allowed is None or self.entry_ids[position] in allowed)
+        ][: limit + 1]
         total = sum(self.idf.get(term, self.unknown_idf) for term in query)
         matches = []
         for rank, position in enumerate(ranked[:limit]):

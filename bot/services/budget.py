@@ -6,6 +6,7 @@ case belongs to one programme. What is left is the category's maximum less what 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -44,14 +45,29 @@ def total_of(category: BudgetCategory) -> Decimal:
     return category.maximum * (category.months or 1)
 
 
+_AMOUNT = re.compile(r"^(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d{1,2})?$")
+_PROGRAMME = re.compile(r"^[a-z0-9_-]{1,16}$")
+
+
 def amount(value: str) -> Decimal:
+    # A comma only groups thousands ("3,000.50"): "2500,50" is refused, not read as 250050.
+    if not _AMOUNT.match(value.strip()):
+        raise RuleViolation(f"{value!r} is not an amount like 900 or 3,000.50")
     try:
-        parsed = Decimal(value.replace(",", ""))
+        parsed = Decimal(value.strip().replace(",", ""))
     except InvalidOperation:
         raise RuleViolation(f"{value!r} is not an amount") from None
     if not parsed.is_finite() or parsed <= 0 or parsed != parsed.quantize(Decimal("0.01")):
         raise RuleViolation(f"{value!r} must be a positive amount with at most two decimals")
     return parsed
+
+
+def programme_code(value: str) -> str:
+    """Programme codes are compared as lower case: "DK" on a case meets "dk" in the budget."""
+    code = value.strip().lower()
+    if not _PROGRAMME.match(code):
+        raise RuleViolation(f"programme {value!r} must be 1-16 of a-z, 0-9, _ and -, e.g. dk")
+    return code
 
 
 async def categories(session: AsyncSession, programme: str | None) -> list[BudgetCategory]:
@@ -76,6 +92,7 @@ async def set_category(
     months: int | None = None,
 ) -> BudgetCategory:
     """Add a category to a programme's budget, or change it."""
+    programme = programme_code(programme)
     if category not in CATEGORIES:
         raise RuleViolation(f"category must be one of: {', '.join(CATEGORIES)}")
     if len(currency) != 3 or not currency.isalpha():

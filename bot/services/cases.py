@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.languages import is_known_language, normalise
 from bot.services import audit
+from bot.services.budget import programme_code
 from bot.services.consent import has_consent
 from bot.services.errors import NotFound, RuleViolation
 from bot.services.offices import get_office
@@ -53,7 +54,7 @@ async def add_case(
         return_date=return_date,
         status=status,
         counsellors=counsellors,
-        programme=programme,
+        programme=programme_code(programme) if programme else None,
     )
     session.add(case)
     await session.flush()
@@ -128,3 +129,11 @@ async def list_cases(session: AsyncSession, office_code: str | None = None) -> l
         )
         for case in await session.scalars(query)
     ]
+
+
+async def set_programme(session: AsyncSession, code: str, programme: str) -> Case:
+    """Which programme's budget applies to the case."""
+    case = await get_case(session, code)
+    case.programme = programme_code(programme)
+    audit.record(session, "case.programme_set", case_id=case.id, office_id=case.office_id)
+    return case

@@ -26,13 +26,21 @@ class Reaction:
 
 
 async def facts_for(
-    session: AsyncSession, case: Case | None, office: Office | None, locale: str, gettext: Gettext
+    session: AsyncSession,
+    case: Case | None,
+    office: Office | None,
+    locale: str,
+    gettext: Gettext,
+    *,
+    for_returnee: bool,
 ) -> Facts:
-    """The data answers are filled with, for this reader: their case's, or general words."""
+    """The data answers are filled with, for this reader: their case's, or general words.
+
+    What is left of a budget is the returnee's own business: anyone else gets general words."""
     return collect(
         office=office,
         categories=await budget.categories(session, case.programme if case else None),
-        remaining=await budget.remaining(session, case) if case else None,
+        remaining=await budget.remaining(session, case) if case and for_returnee else None,
         locale=locale,
         gettext=gettext,
     )
@@ -57,14 +65,15 @@ async def returnee_wrote(
 ) -> Reaction:
     """React to a returnee's words after they were queued for the topic."""
     language = (case.returnee.language if case.returnee else None) or case.language
-    if knowledge.signals_danger(language, text):
+    # The case's language too: a returnee may read the menus in English and write in Romanian.
+    if knowledge.signals_danger((language, case.language), text):
         await relay.notice(session, case, "danger", mentions=await _alerted_staff(session, case))
         audit.record(session, "knowledge.danger_alert", case_id=case.id, office_id=case.office_id)
         return Reaction(entry_id=DANGER_ENTRY, danger=True)
     mode = case.office.knowledge_mode
     if mode is KnowledgeMode.OFF:
         return Reaction()
-    match = knowledge.confident_match(language, text)
+    match = knowledge.confident_match(language, text, audience="returnee")
     if match is None:
         return Reaction()
     answered = mode is KnowledgeMode.ANSWER
@@ -93,8 +102,9 @@ async def answer_text(
     office: Office | None,
     locale: str,
     gettext: Gettext,
+    for_returnee: bool,
 ) -> str:
     """An entry's question and answer in the reader's language, filled from their data."""
     text = knowledge.text(locale, entry_id)
-    facts = await facts_for(session, case, office, locale, gettext)
+    facts = await facts_for(session, case, office, locale, gettext, for_returnee=for_returnee)
     return laid_out_for(f"{text.question}\n\n{facts.fill(text.answer)}", locale)
