@@ -339,3 +339,21 @@ async def test_danger_words_in_the_case_language_count_whatever_the_menu_languag
     await programme.user(501).send(f"ajutor, {without_diacritics(phrase)}")
     answer = await relayed(api, "sendMessage", 501, mark)
     assert EMERGENCY in answer["text"]
+
+
+async def test_a_message_edited_to_say_they_are_in_danger_raises_the_alert(programme):
+    api, maria = programme.api, programme.user(501)
+    original = await maria.send("I will call you tomorrow")
+    await relayed(api, "copyMessage", GROUP)
+    mark = len(api.calls)
+    edited = dict(
+        original, text="I am not safe, they know where I live", edit_date=original["date"] + 5
+    )
+    await api.handled(await api.push_update("edited_message", edited))
+    answer = await relayed(api, "sendMessage", 501, mark)
+    assert EMERGENCY in answer["text"]
+    alert_text = notice_text(programme.app.i18n, "ro", "danger", {})
+    await api.wait_for(
+        lambda c: c.method == "sendMessage" and c.get("text", "").startswith(alert_text),
+        after=mark,
+    )

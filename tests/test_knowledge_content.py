@@ -162,3 +162,14 @@ def test_the_example_country_sheet_loads_and_says_it_is_an_example(tmp_path: Pat
 def test_short_everyday_messages_get_no_automatic_answer(knowledge, message):
     # All common words, or one word and a number: staff answer these, not the knowledge base.
     assert knowledge.confident_match("en", message, "returnee") is None
+
+
+def test_a_lone_brace_and_an_overlong_answer_are_reported(content_copy: Path):
+    ro = content_copy / "ro.toml"
+    text = ro.read_text(encoding="utf-8")
+    text = text.replace('answer = """', 'answer = """ } ' + "x" * 2600, 1)
+    ro.write_text(text, encoding="utf-8")
+    with pytest.raises(ContentError) as raised:
+        load(content_copy, ["ro"])
+    assert "a brace that is not a placeholder" in str(raised.value)
+    assert "answer over 2500 characters" in str(raised.value)

@@ -185,7 +185,12 @@ def closed_office_note(case: Case, locale: str) -> str | None:
 
 
 async def returnee_edited(
-    message: Message, session: AsyncSession, person: Person, sender: Sender
+    message: Message,
+    session: AsyncSession,
+    person: Person,
+    sender: Sender,
+    i18n: I18n,
+    knowledge: KnowledgeBase,
 ) -> None:
     case = await case_of_returnee(session, person)
     if case is None or not has_consent(case) or not is_relayable(message):
@@ -193,8 +198,17 @@ async def returnee_edited(
     await relay.edited(
         session, case, person, describe(message, keep_text=True), revision=revision(message)
     )
+    # A message changed to say the returnee is in danger is as urgent as a new one.
+    words = message.text or message.caption
+    reaction = (
+        await knowledge_service.alert_danger(session, case)
+        if words and knowledge.signals_danger((person.language, case.language), words)
+        else None
+    )
     await session.commit()
     sender.wake()
+    if reaction is not None:
+        await _automatic_answer(message, session, knowledge, case, reaction, sender, i18n)
 
 
 def build_router() -> Router:

@@ -23,6 +23,12 @@ SPECIAL_ENTRIES = {
     "office-contact": {"office_name", "office_hours"},
 }
 AUDIENCES = frozenset({"everyone", "returnee", "counsellor"})
+# Telegram holds 4,096 characters a message; the filled-in budget and hours need room too. A
+# question is also a button label.
+MAX_ANSWER = 2500
+MAX_QUESTION = 200
+# Ids travel in button data, which Telegram caps at 64 bytes.
+MAX_ID = 40
 _PLACEHOLDER = re.compile(r"\{(\w*)\}")
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -80,8 +86,10 @@ def _index(raw: dict, problems: list[str]) -> tuple[tuple[str, ...], tuple[Entry
     for number, item in enumerate(raw.get("entries", []), start=1):
         entry = Entry(str(item.get("id", "")), str(item.get("topic", "")), item.get("audience", ""))
         where = f"index.toml entry {number} ({entry.id or 'no id'})"
-        if not _ID.match(entry.id):
-            problems.append(f"{where}: id must be lower case letters, digits and hyphens")
+        if not _ID.match(entry.id) or len(entry.id) > MAX_ID:
+            problems.append(
+                f"{where}: id must be up to {MAX_ID} lower case letters, digits and hyphens"
+            )
         if entry.id in seen:
             problems.append(f"{where}: id used twice")
         if entry.topic not in topics:
@@ -132,8 +140,14 @@ def _language(
         unknown = placeholders(text.answer) - PLACEHOLDERS
         if unknown:
             problems.append(f"{name}: entry {entry.id!r}: unknown placeholders {sorted(unknown)}")
-        if text.answer.count("{") != len(_PLACEHOLDER.findall(text.answer)):
+        braces = text.answer.count("{") + text.answer.count("}")
+        if braces != 2 * len(_PLACEHOLDER.findall(text.answer)):
             problems.append(f"{name}: entry {entry.id!r}: a brace that is not a placeholder")
+        if len(text.answer) > MAX_ANSWER or len(text.question) > MAX_QUESTION:
+            problems.append(
+                f"{name}: entry {entry.id!r}: question over {MAX_QUESTION} or answer over "
+                f"{MAX_ANSWER} characters"
+            )
         required = SPECIAL_ENTRIES.get(entry.id, set()) - placeholders(text.answer)
         if required:
             problems.append(f"{name}: entry {entry.id!r} must use {sorted(required)}")

@@ -48,11 +48,27 @@ async def facts_for(
 
 async def _alerted_staff(session: AsyncSession, case: Case) -> list[dict[str, object]]:
     """Who the urgent alert names: the assigned staff member, or else all the office's staff."""
-    query = select(Person).where(Person.office_id == case.office_id, Person.role == Role.STAFF)
-    if case.assigned_staff_id is not None:
-        query = select(Person).where(Person.id == case.assigned_staff_id)
-    staff = list(await session.scalars(query.order_by(Person.id)))
-    return [{"user_id": p.telegram_user_id, "name": p.display_name or "staff"} for p in staff]
+    office_staff = list(
+        await session.scalars(
+            select(Person)
+            .where(Person.office_id == case.office_id, Person.role == Role.STAFF)
+            .order_by(Person.id)
+        )
+    )
+    # The assigned staff member if they are still on the office's staff; else everyone.
+    staff = [p for p in office_staff if p.id == case.assigned_staff_id] or office_staff
+    # Staff always have an admin-typed name; the id only stands in should one be missing.
+    return [
+        {"user_id": p.telegram_user_id, "name": p.display_name or str(p.telegram_user_id)}
+        for p in staff
+    ]
+
+
+async def alert_danger(session: AsyncSession, case: Case) -> Reaction:
+    """An urgent alert in the case's topic; the returnee is to get the safety answer at once."""
+    await relay.notice(session, case, "danger", mentions=await _alerted_staff(session, case))
+    audit.record(session, "knowledge.danger_alert", case_id=case.id, office_id=case.office_id)
+    return Reaction(entry_id=DANGER_ENTRY, danger=True)
 
 
 async def returnee_wrote(
@@ -67,9 +83,7 @@ async def returnee_wrote(
     language = (case.returnee.language if case.returnee else None) or case.language
     # The case's language too: a returnee may read the menus in English and write in Romanian.
     if knowledge.signals_danger((language, case.language), text):
-        await relay.notice(session, case, "danger", mentions=await _alerted_staff(session, case))
-        audit.record(session, "knowledge.danger_alert", case_id=case.id, office_id=case.office_id)
-        return Reaction(entry_id=DANGER_ENTRY, danger=True)
+        return await alert_danger(session, case)
     mode = case.office.knowledge_mode
     if mode is KnowledgeMode.OFF:
         return Reaction()
