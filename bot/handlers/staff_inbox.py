@@ -112,6 +112,29 @@ def _signature(office: Office, staff: Person) -> str:
     return office.name
 
 
+async def _send_text_to_returnee(
+    message: Message,
+    session: AsyncSession,
+    sender: Sender,
+    office: Office,
+    case: Case,
+    staff: Person,
+    text: str,
+) -> None:
+    """A ready text (saved reply, programme answer) sent as if the staff member had typed it."""
+    incoming = replace(describe(message, keep_text=True), text=text, entities=[])
+    item = await relay.from_staff(
+        session, case, staff, incoming, signature=_signature(office, staff), to_returnee=True
+    )
+    if item is None:
+        await _answer(
+            sender, message, _("The returnee has not joined yet, so this was not passed on.")
+        )
+        return
+    await session.commit()
+    sender.wake()
+
+
 async def claim(
     message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
 ) -> None:
@@ -213,17 +236,7 @@ async def saved_reply(
             sender, message, _("There is no saved reply called {name}.").format(name=name)
         )
         return
-    incoming = replace(describe(message, keep_text=True), text=reply.text, entities=[])
-    item = await relay.from_staff(
-        session, case, person, incoming, signature=_signature(office, person), to_returnee=True
-    )
-    if item is None:
-        await _answer(
-            sender, message, _("The returnee has not joined yet, so this was not passed on.")
-        )
-        return
-    await session.commit()
-    sender.wake()
+    await _send_text_to_returnee(message, session, sender, office, case, person, reply.text)
 
 
 async def _manage_saved_replies(
@@ -324,17 +337,7 @@ async def knowledge_entry(
         gettext=lambda msgid: i18n.gettext(msgid, locale=language),
         for_returnee=True,
     )
-    incoming = replace(describe(message, keep_text=True), text=text, entities=[])
-    item = await relay.from_staff(
-        session, case, person, incoming, signature=_signature(office, person), to_returnee=True
-    )
-    if item is None:
-        await _answer(
-            sender, message, _("The returnee has not joined yet, so this was not passed on.")
-        )
-        return
-    await session.commit()
-    sender.wake()
+    await _send_text_to_returnee(message, session, sender, office, case, person, text)
 
 
 async def ask_for_location(
