@@ -38,7 +38,7 @@ from aiogram.methods import (
 )
 from aiogram.types import MessageEntity, ReplyParameters
 from aiogram.utils.i18n import I18n
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -141,9 +141,11 @@ class Sender:
             OutboxItem.chat_id, Case.inbox_chat_id, Office.staff_group_chat_id
         )
         async with self.sessionmaker() as session:
+            # Ids and destinations only: a round runs after every delivery, and loading whole
+            # items (their payloads) here made each round cost as much as the backlog was long.
             rows = (
                 await session.execute(
-                    select(OutboxItem, destination)
+                    select(OutboxItem.id, OutboxItem.case_id, destination)
                     .outerjoin(Case, Case.id == OutboxItem.case_id)
                     .outerjoin(Office, Office.id == Case.office_id)
                     .where(OutboxItem.status == OutboxStatus.PENDING, OutboxItem.not_before <= now)
@@ -153,16 +155,22 @@ class Sender:
             ).all()
             # A lane keeps order: one case's topic, or one private chat. Lanes of one group
             # may go side by side, as far as the group's window allows.
-            lanes: dict[int, dict[Lane, OutboxItem]] = {}
-            for item, chat_id in rows:
+            lanes: dict[int, dict[Lane, tuple[int, int | None]]] = {}
+            no_inbox = []
+            for item_id, case_id, chat_id in rows:
                 if chat_id is None:
-                    # The office has no inbox group yet; look again later.
-                    item.not_before = now + NO_INBOX_RETRY
+                    no_inbox.append(item_id)  # the office has no inbox group yet
                     continue
-                lane = (chat_id, item.case_id if chat_id < 0 else None)
+                lane = (chat_id, case_id if chat_id < 0 else None)
                 if lane not in self._busy:
-                    lanes.setdefault(chat_id, {}).setdefault(lane, item)
-            await session.commit()
+                    lanes.setdefault(chat_id, {}).setdefault(lane, (item_id, case_id))
+            if no_inbox:
+                await session.execute(
+                    update(OutboxItem)
+                    .where(OutboxItem.id.in_(no_inbox))
+                    .values(not_before=now + NO_INBOX_RETRY)
+                )
+                await session.commit()
 
         pause = 1.0
         for chat_id, firsts in lanes.items():
@@ -176,9 +184,22 @@ class Sender:
             # Fair share within a group: the case that was served longest ago goes first.
             ordered = sorted(
                 firsts.items(),
-                key=lambda lane: (self._served_at.get(lane[1].case_id or 0, 0.0), lane[1].id),
+                key=lambda lane: (self._served_at.get(lane[1][1] or 0, 0.0), lane[1][0]),
             )
-            for lane, item in ordered[:room]:
+            chosen = ordered[:room]
+            async with self.sessionmaker() as session:
+                items = {
+                    item.id: item
+                    for item in await session.scalars(
+                        select(OutboxItem).where(
+                            OutboxItem.id.in_([first[0] for _, first in chosen])
+                        )
+                    )
+                }
+            for lane, (item_id, _case_id) in chosen:
+                item = items.get(item_id)
+                if item is None:
+                    continue
                 album_age = (now - as_utc(item.created_at)).total_seconds()
                 if item.payload.get("media_group_id") and album_age < ALBUM_WAIT_SECONDS:
                     pause = min(pause, ALBUM_WAIT_SECONDS - album_age)
