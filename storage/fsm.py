@@ -1,7 +1,14 @@
-"""aiogram FSM storage in the database, so dialog state survives a restart without Redis."""
+"""aiogram FSM storage in the database, so dialog state survives a restart without Redis.
+
+aiogram-dialog reads its state several times for every update, also for plain messages that no
+dialog handles. Reads are therefore served from a write-through cache in the process: this
+storage assumes one bot process per database (several processes share state through Redis).
+"""
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,10 +20,13 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import FsmRecord
+
+# Keys (chats and dialog stacks) whose state is kept in memory; the least recently used go first.
+CACHED_KEYS = 50_000
 
 
 class SqlStorage(BaseStorage):
@@ -26,6 +36,25 @@ class SqlStorage(BaseStorage):
         self._sessionmaker = sessionmaker
         # aiogram-dialog keeps its stacks under their own "destiny"; keys must tell them apart.
         self._key_builder = key_builder or DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
+        self._cache: OrderedDict[str, tuple[str | None, dict[str, Any]]] = OrderedDict()
+
+    def _remember(self, key: str, state: str | None, data: Mapping[str, Any]) -> None:
+        # Deep copies both ways: callers may change nested values they were given.
+        self._cache[key] = (state, copy.deepcopy(dict(data)))
+        self._cache.move_to_end(key)
+        while len(self._cache) > CACHED_KEYS:
+            self._cache.popitem(last=False)
+
+    async def _read(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        async with self._sessionmaker() as session:
+            record = await self._load(session, key)
+        state, data = (record.state, dict(record.data or {})) if record else (None, {})
+        self._remember(key, state, data)
+        return state, data
 
     def _key(self, key: StorageKey) -> str:
         return self._key_builder.build(key)
@@ -35,42 +64,49 @@ class SqlStorage(BaseStorage):
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
+        name = self._key(key)
+        self._cache.pop(name, None)  # should the write fail, the next read goes to the database
         async with self._sessionmaker() as session, session.begin():
-            record = await self._load(session, self._key(key))
+            record = await self._load(session, name)
             if record is None:
-                if value is None:
-                    return
-                session.add(FsmRecord(key=self._key(key), state=value, data={}))
+                if value is not None:
+                    session.add(FsmRecord(key=name, state=value, data={}))
+                data: dict[str, Any] = {}
             elif value is None and not record.data:
                 await session.delete(record)
+                data = {}
             else:
                 record.state = value
+                data = dict(record.data or {})
+        self._remember(name, value, data)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self._sessionmaker() as session:
-            return await session.scalar(
-                select(FsmRecord.state).where(FsmRecord.key == self._key(key))
-            )
+        state, _ = await self._read(self._key(key))
+        return state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        name = self._key(key)
+        self._cache.pop(name, None)
         async with self._sessionmaker() as session, session.begin():
-            record = await self._load(session, self._key(key))
+            record = await self._load(session, name)
             if record is None:
                 if data:
-                    session.add(FsmRecord(key=self._key(key), state=None, data=dict(data)))
+                    session.add(FsmRecord(key=name, state=None, data=dict(data)))
+                state = None
             elif not data and record.state is None:
                 await session.delete(record)
+                state = None
             else:
                 record.data = dict(data)
+                state = record.state
+        self._remember(name, state, data)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self._sessionmaker() as session:
-            data = await session.scalar(
-                select(FsmRecord.data).where(FsmRecord.key == self._key(key))
-            )
-            return dict(data) if data else {}
+        _, data = await self._read(self._key(key))
+        return copy.deepcopy(data)
 
     async def clear_all(self) -> None:
+        self._cache.clear()
         async with self._sessionmaker() as session, session.begin():
             await session.execute(delete(FsmRecord))
 

@@ -62,3 +62,26 @@ async def test_clearing_forgets_everything(storage):
     await storage.set_data(key(), {})
     assert await storage.get_state(key()) is None
     assert await storage.get_data(key()) == {}
+
+
+async def test_what_a_caller_changes_in_place_is_not_stored(storage):
+    await storage.set_data(key(), {"stack": {"intents": ["a"]}})
+    data = await storage.get_data(key())
+    data["stack"]["intents"].append("b")  # changed, never saved
+    assert await storage.get_data(key()) == {"stack": {"intents": ["a"]}}
+
+
+async def test_a_new_storage_on_the_same_database_reads_what_was_written(database_url):
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    sessionmaker = create_sessionmaker(engine)
+    first = SqlStorage(sessionmaker)
+    await first.set_state(key(), "Knowledge:answer")
+    await first.set_data(key(), {"entry": "payout-when"})
+    await first.set_state(key(user=502), None)
+    # A restart: the cache is gone, the database is not.
+    second = SqlStorage(sessionmaker)
+    assert await second.get_state(key()) == "Knowledge:answer"
+    assert await second.get_data(key()) == {"entry": "payout-when"}
+    assert await second.get_state(key(user=502)) is None
+    await engine.dispose()
