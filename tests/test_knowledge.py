@@ -133,7 +133,8 @@ async def test_suggest_only_tells_staff_and_off_does_nothing(programme):
             "entry": "receipt-what-counts",
         },
     )
-    await relayed(api, "sendMessage", GROUP, mark, text=expected)
+    note = await relayed(api, "sendMessage", GROUP, mark, text=expected)
+    assert copyable_parts(note) == ["/kb receipt-what-counts"]
     assert not api.calls_to("sendMessage", chat_id=501)
 
     await set_mode(programme, KnowledgeMode.OFF)
@@ -151,6 +152,16 @@ async def test_a_message_about_something_else_gets_no_automatic_answer(programme
     await relayed(api, "copyMessage", GROUP, mark)
     await asyncio.sleep(0.3)
     assert not bot_wrote_about_it(api, mark)
+
+
+def copyable_parts(call) -> list[str]:
+    """The monospace parts of a message, cut out by their UTF-16 offsets as Telegram does."""
+    raw = call["text"].encode("utf-16-le")
+    return [
+        raw[2 * e["offset"] : 2 * (e["offset"] + e["length"])].decode("utf-16-le")
+        for e in call.get("entities") or []
+        if e["type"] == "code"
+    ]
 
 
 def mentioned(call) -> list[int]:
@@ -216,6 +227,8 @@ async def test_staff_send_an_entry_in_the_returnees_language(programme):
     await ana.send("/kb receipt", group=GROUP, topic=thread)
     listed = await relayed(api, "sendMessage", GROUP, mark)
     assert "/kb receipt-what-counts" in listed["text"]
+    # One tap copies the whole command with its entry, not just "/kb".
+    assert "/kb receipt-what-counts" in copyable_parts(listed)
 
     mark = len(api.calls)
     await ana.send("/kb receipt-what-counts", group=GROUP, topic=thread)

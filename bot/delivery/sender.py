@@ -43,7 +43,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from bot.delivery.limits import Limits
-from bot.delivery.texts import case_card, notice_text, office_locale, topic_name, with_mentions
+from bot.delivery.texts import (
+    case_card,
+    copyable,
+    notice_text,
+    office_locale,
+    topic_name,
+    with_mentions,
+)
 from bot.failures import log_failure
 from bot.services import audit, relay
 from bot.services.clock import as_utc, utcnow
@@ -463,6 +470,8 @@ class Sender:
             )
             text = notice_text(self.i18n, locale, payload["notice"], payload)
             text, mentions = with_mentions(text, payload.get("mentions", []))
+            if "entry" in payload:
+                mentions += copyable(text, [f"/kb {payload['entry']}"])
             await self.call(
                 chat_id,
                 SendMessage(

@@ -68,6 +68,23 @@ def notice_text(i18n: I18n, locale: str, key: str, values: dict[str, Any]) -> st
     return i18n.gettext(NOTICES[key], locale=locale).format(**values)
 
 
+def utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def copyable(text: str, fragments: list[str]) -> list[dict[str, Any]]:
+    """Monospace entities over each fragment found in the text: one tap copies it whole.
+
+    A command with an argument such as "/kb payout-when" is otherwise tappable only up to "/kb".
+    """
+    entities = []
+    for fragment in fragments:
+        at = text.find(fragment)
+        if at >= 0:
+            entities.append({"type": "code", "offset": utf16(text[:at]), "length": utf16(fragment)})
+    return entities
+
+
 def with_mentions(text: str, people: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     """The text followed by the people's names, each a mention that notifies them."""
     entities: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    MessageEntity,
     ReplyParameters,
 )
 from aiogram.utils.i18n import I18n
@@ -18,7 +19,7 @@ from aiogram_dialog import DialogManager, StartMode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.sender import Sender
-from bot.delivery.texts import office_locale
+from bot.delivery.texts import copyable, office_locale
 from bot.filters import HasRole
 from bot.handlers.incoming import describe, is_relayable, revision
 from bot.handlers.welcome import counsellor_cases_text
@@ -89,13 +90,15 @@ async def search_knowledge(
         gettext=_,
         for_returnee=False,
     )
+    commands = [f"/search {entry_id}" for entry_id in found[1:]]
     others = [
-        f"• {knowledge.text(locale, entry_id).question} — /search {entry_id}"
-        for entry_id in found[1:]
+        f"• {knowledge.text(locale, entry_id).question} — {command}"
+        for entry_id, command in zip(found[1:], commands, strict=True)
     ]
     if others:
         text += "\n\n" + "\n".join([_("Other questions:"), *others])
-    await message.answer(text)
+    entities = [MessageEntity(**e) for e in copyable(text, commands)]
+    await message.answer(text, entities=entities or None)
 
 
 async def open_questions(message: Message, dialog_manager: DialogManager) -> None:

@@ -7,13 +7,19 @@ from dataclasses import replace
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.methods import SendMessage
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+)
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.sender import Sender
-from bot.delivery.texts import case_card, office_locale
+from bot.delivery.texts import case_card, copyable, office_locale
 from bot.handlers.incoming import describe, is_relayable, revision
 from bot.handlers.location import LocationAnswer
 from bot.handlers.once import Once
@@ -24,14 +30,19 @@ from bot.services.errors import RuleViolation
 from storage.models import Case, Office, Person
 
 
-async def _answer(sender: Sender, message: Message, text: str) -> None:
-    """A short reply in the same topic, counted against the group's sending budget."""
+async def _answer(
+    sender: Sender, message: Message, text: str, copy: list[str] | None = None
+) -> None:
+    """A short reply in the same topic, counted against the group's sending budget; the
+    `copy` fragments are set so that one tap copies them."""
+    entities = [MessageEntity(**e) for e in copyable(text, copy or [])]
     await sender.call(
         message.chat.id,
         SendMessage(
             chat_id=message.chat.id,
             message_thread_id=message.message_thread_id if message.is_topic_message else None,
             text=text,
+            entities=entities or None,
             reply_parameters=ReplyParameters(
                 message_id=message.message_id, allow_sending_without_reply=True
             ),
@@ -311,9 +322,10 @@ async def knowledge_entry(
             if wanted
             else []
         )
+        commands = [f"/kb {m.entry_id}" for m in matches]
         lines = [
-            f"/kb {m.entry_id} — {knowledge.text(staff_language, m.entry_id).question}"
-            for m in matches
+            f"{command} — {knowledge.text(staff_language, m.entry_id).question}"
+            for command, m in zip(commands, matches, strict=True)
         ]
         await _answer(
             sender,
@@ -324,6 +336,7 @@ async def knowledge_entry(
                 "Write /kb and a few words of the question, for example /kb receipt, to find "
                 "a programme answer."
             ),
+            copy=commands,
         )
         return
     language = (case.returnee.language if case.returnee else None) or case.language
