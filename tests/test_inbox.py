@@ -403,26 +403,35 @@ async def test_short_texts_that_wait_go_as_one_topic_message(fake_api, sqlite_ur
             await office_with_case(session, counsellor_id=None)
         await joined_returnee(bot, 501, "RO-0007")
         maria = bot.user(501)
-        sent = [await maria.send(text) for text in ("hello", "are you there?", "it is urgent")]
-        # Topic, card and the first copy fill the window; the other two wait and go together.
-        combined = await fake_api.wait_for(
-            lambda c: c.method == "sendMessage" and "it is urgent" in c.get("text", ""),
-            timeout=15,
-        )
+        texts = ("hello", "are you there?", "it is urgent")
+        sent = [await maria.send(text) for text in texts]
 
         async def relays():
             async with bot.session() as session:
                 return list(await session.scalars(select(Relay).order_by(Relay.id)))
 
-        rows = await eventually(lambda: relays_if(relays, 3))
+        # Topic, card and pin fill the first window: texts that wait meanwhile go together.
+        rows = await eventually(lambda: relays_if(relays, 3), timeout=15)
     finally:
         await bot.stop()
-    lines = combined["text"].splitlines()
-    assert [line.split("] ", 1)[1] for line in lines] == ["are you there?", "it is urgent"]
+    combined = [
+        c for c in fake_api.calls_to("sendMessage", chat_id=GROUP) if "] " in c.get("text", "")
+    ]
+    assert len(combined) == 1
+    lines = combined[0]["text"].splitlines()
+    together = [line.split("] ", 1)[1] for line in lines]
     assert all(line.startswith("[") and line[3] == ":" for line in lines)
+    copied = [c["message_id"] for c in fake_api.calls_to("copyMessage", chat_id=GROUP)]
+    # Each text reaches the topic exactly once, in order: combined ones side by side, the rest
+    # as copies.
+    assert len(together) >= 2
+    assert len(together) + len(copied) == len(texts)
+    by_id = {m["message_id"]: m["text"] for m in sent}
+    assert sorted([*together, *(by_id[i] for i in copied)], key=texts.index) == list(texts)
     assert [r.source_message_id for r in rows] == [m["message_id"] for m in sent]
-    assert rows[1].copy_message_id == rows[2].copy_message_id == combined.result["message_id"]
-    assert bot.app.sender.combined_saved == 1
+    shared = [r for r in rows if r.copy_message_id == combined[0].result["message_id"]]
+    assert [by_id[r.source_message_id] for r in shared] == together
+    assert bot.app.sender.combined_saved == len(together) - 1
     async with bot.session() as session:
         payloads = list(await session.scalars(select(OutboxItem.payload)))
     assert all(not p or "combinable" not in p for p in payloads)  # no text kept after delivery

@@ -353,9 +353,8 @@ async def test_stale_button_after_the_dialog_is_gone_gets_a_kind_answer(running_
         token = await office_with_case(session)
     maria = running_bot.user(501)
     await onboard(maria, token)
-    async with running_bot.session() as session:
-        await session.execute(text("DELETE FROM fsm_records"))
-        await session.commit()
+    # Every dialog is lost, as when the storage was emptied (the cache in front of it too).
+    await running_bot.app.dispatcher.storage.clear_all()
     await maria.press("Privacy")
     answer = running_bot.api.calls_to("answerCallbackQuery")[-1]
     assert answer.get("text") == "This button is from an earlier conversation."
@@ -392,9 +391,8 @@ async def test_menu_and_stale_buttons_before_consent_lead_to_the_consent_screen(
     assert maria.last_text() == tr(running_bot, CONSENT_TEXT, "fr").format(
         office="IOM RO", case_code="RO-0007"
     )
-    async with running_bot.session() as session:
-        await session.execute(text("DELETE FROM fsm_records"))
-        await session.commit()
+    # Every dialog is lost, as when the storage was emptied (the cache in front of it too).
+    await running_bot.app.dispatcher.storage.clear_all()
     await maria.press(tr(running_bot, "I agree", "fr"))  # the dialog behind it is gone
     assert maria.last_text() == tr(running_bot, CONSENT_TEXT, "fr").format(
         office="IOM RO", case_code="RO-0007"
