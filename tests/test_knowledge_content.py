@@ -82,6 +82,8 @@ def test_folding_ignores_case_diacritics_and_script_variants():
     assert terms("Må jeg købe møbler", "da") == terms("maa jeg koebe moebler", "da")
     # Serbian typed in Cyrillic or in Latin letters is the same text.
     assert fold("Када ћу добити новац", "sr") == fold("Kada cu dobiti novac", "sr")
+    # Bulgarian as chats type it in Latin letters.
+    assert fold("Къде са парите ми? Бележката", "bg") == fold("kude sa parite mi? belejkata", "bg")
     # Arabic and Persian keyboards type yeh and kaf differently.
     assert fold("كيف", "fa") == fold("کیف", "fa")
     assert fold("می\u200cرسد", "fa") == fold("میرسد", "fa")
