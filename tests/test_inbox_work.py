@@ -356,6 +356,14 @@ async def test_staff_manage_saved_replies_from_the_group(inbox):
     usage = await relayed(api, "sendMessage", GROUP, mark)
     assert "/s save" in usage["text"]
     assert "/s delete" in usage["text"]
+    mark = len(api.calls)
+    await ana.send("/s save delete en Please call us.", group=GROUP, topic=thread)
+    refused = await relayed(api, "sendMessage", GROUP, mark)
+    assert refused["text"] == tr(
+        inbox,
+        "A reply name is 1 to 32 of a-z, 0-9, _ and -, and cannot be save or delete.",
+        "en",
+    )
     await ana.send("/s delete docs", group=GROUP, topic=thread)
     async with inbox.session() as session:
         office = await session.scalar(select(Office).where(Office.code == "RO"))

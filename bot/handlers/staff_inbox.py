@@ -23,11 +23,20 @@ from bot.delivery.texts import case_card, copyable, office_locale
 from bot.handlers.incoming import describe, is_relayable, revision
 from bot.handlers.location import LocationAnswer
 from bot.handlers.once import Once
+from bot.i18n import N_
 from bot.knowledge.base import KnowledgeBase
 from bot.services import inbox, relay, saved_replies
 from bot.services import knowledge as knowledge_service
 from bot.services.errors import RuleViolation
 from storage.models import Case, Office, Person
+
+SAVED_REPLY_PROBLEMS = {
+    saved_replies.Problem.NAME: N_(
+        "A reply name is 1 to 32 of a-z, 0-9, _ and -, and cannot be save or delete."
+    ),
+    saved_replies.Problem.LANGUAGE: N_("That is not a language code. Use one like ro, en or ar."),
+    saved_replies.Problem.TEXT: N_("A saved reply needs a text of 1 to 3,500 characters."),
+}
 
 
 async def _answer(
@@ -285,6 +294,9 @@ async def _manage_saved_replies(
                 if removed
                 else _("There is no saved reply called {name}.").format(name=words[1])
             )
+    except saved_replies.SavedReplyRefused as refused:
+        await session.rollback()
+        told = _(SAVED_REPLY_PROBLEMS[refused.problem])
     except RuleViolation:
         await session.rollback()
         told = _(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 
 from sqlalchemy import select
@@ -18,6 +19,23 @@ _NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
 RESERVED = frozenset({"save", "delete"})
 
 
+MAX_TEXT = 3500
+
+
+class Problem(enum.Enum):
+    """What is wrong with a saved reply, so each place can say it in its own words."""
+
+    NAME = "reply name must be 1-32 of a-z, 0-9, _ and -, and not save or delete"
+    LANGUAGE = "language is not a language code, e.g. ro"
+    TEXT = f"a saved reply needs 1-{MAX_TEXT} characters of text"
+
+
+class SavedReplyRefused(RuleViolation):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.value)
+        self.problem = problem
+
+
 async def save(
     session: AsyncSession, *, office_code: str, name: str, language: str, text: str
 ) -> SavedReply:
@@ -25,12 +43,12 @@ async def save(
     office = await get_office(session, office_code)
     name = name.strip().lower()
     if not _NAME.match(name) or name in RESERVED:
-        raise RuleViolation(f"reply name {name!r} must be 1-32 of a-z, 0-9, _ and -")
+        raise SavedReplyRefused(Problem.NAME)
     code = normalise(language)
     if not code or not is_known_language(code):
-        raise RuleViolation(f"language {language!r} is not a language code")
-    if not text.strip() or len(text) > 3500:
-        raise RuleViolation("a saved reply needs 1-3500 characters of text")
+        raise SavedReplyRefused(Problem.LANGUAGE)
+    if not text.strip() or len(text) > MAX_TEXT:
+        raise SavedReplyRefused(Problem.TEXT)
     reply = await session.scalar(
         select(SavedReply).where(
             SavedReply.office_id == office.id, SavedReply.name == name, SavedReply.language == code
