@@ -183,7 +183,7 @@ def knowledge_dialog() -> Dialog:
             Format("{answer}"),
             Button(Tr("Ask a person"), id="ask", on_click=on_ask, when="may_ask"),
             SwitchTo(Tr("Back"), id="back", state=Knowledge.questions),
-            Cancel(Tr("Main menu")),
+            Cancel(Tr("Main menu"), when="may_ask"),  # counsellors have no main menu
             state=Knowledge.answer,
             getter=answer_getter,
         ),

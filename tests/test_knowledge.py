@@ -370,3 +370,16 @@ async def test_a_message_edited_to_say_they_are_in_danger_raises_the_alert(progr
         lambda c: c.method == "sendMessage" and c.get("text", "").startswith(alert_text),
         after=mark,
     )
+
+
+async def test_a_counsellor_browses_the_questions_meant_for_counsellors(programme):
+    mette = programme.user(222)
+    knowledge = programme.app.dispatcher["knowledge"]
+    await mette.send("/questions")
+    assert knowledge.topic_title("da", "before_return") in mette.buttons()
+    await mette.press(knowledge.topic_title("da", "before_return"))
+    first = knowledge.entries("before_return", "counsellor")[0].id
+    await mette.press(knowledge.text("da", first).question)
+    assert mette.last_text().startswith(knowledge.text("da", first).question)
+    # No "ask a person" (counsellors write directly) and no main menu they do not have.
+    assert mette.buttons() == [programme.app.i18n.gettext("Back", locale="da")]
