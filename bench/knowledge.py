@@ -15,6 +15,7 @@ import gc
 import statistics
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.knowledge.base import KnowledgeBase
@@ -51,7 +52,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def timed(samples: list[tuple[str, str]], rounds: int, work) -> list[float]:
+def timed(
+    samples: list[tuple[str, str]], rounds: int, work: Callable[[str, str], object]
+) -> list[float]:
     durations = []
     for _ in range(rounds):
         for language, text in samples:
