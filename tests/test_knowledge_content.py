@@ -175,3 +175,29 @@ def test_a_lone_brace_and_an_overlong_answer_are_reported(content_copy: Path):
         load(content_copy, ["ro"])
     assert "a brace that is not a placeholder" in str(raised.value)
     assert "answer over 2500 characters" in str(raised.value)
+
+
+_BULGARIAN_OFFICIAL = str.maketrans(
+    {"а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ж": "zh", "з": "z", "и": "i",
+     "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s",
+     "т": "t", "у": "u", "ф": "f", "х": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sht",
+     "ъ": "a", "ь": "y", "ю": "yu", "я": "ya"}
+)  # fmt: skip
+
+
+def test_danger_phrases_typed_in_other_spellings_are_found(knowledge):
+    # Danish without its letters, as plain vowels.
+    for phrase in knowledge.content.languages["da"].danger_phrases:
+        plain = phrase.replace("ø", "o").replace("æ", "a").replace("å", "a")
+        assert knowledge.signals_danger(["da"], f"hjælp {plain}"), plain
+    # Bulgarian in Latin letters, the official way ("ya", "ts", "a" for ъ).
+    for phrase in knowledge.content.languages["bg"].danger_phrases:
+        latin = phrase.lower().translate(_BULGARIAN_OFFICIAL)
+        assert knowledge.signals_danger(["bg"], f"molia {latin}"), latin
+
+
+def test_macedonian_and_persian_letters_meet_their_typed_forms():
+    assert fold("плаќа", "mk") == fold("plakja", "mk") == fold("plaka", "mk")
+    assert fold("خانۀ", "fa") == fold("خانه", "fa")
+    assert fold("مجھے", "ur") == fold("مجهے", "ur")
+    assert "3" not in terms("ใบเสร็จ 3", "th")

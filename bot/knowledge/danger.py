@@ -11,17 +11,23 @@ from collections.abc import Iterable
 
 from bot.knowledge.normalise import WITHOUT_SPACES, fold, without_marks
 
+_PLAIN = {
+    "da": str.maketrans({"ø": "o", "æ": "a", "å": "a"}),
+    "bg": str.maketrans({"ъ": "а"}),
+}
+
 
 class DangerPhrases:
     def __init__(self, phrases_by_language: dict[str, Iterable[str]]) -> None:
         # Each phrase also as typed with its diacritics left off: Danish "slår" may come as
-        # "slaar" (which folding already gives) or as plain "slar".
+        # "slaar" (which folding already gives) or as plain "slar", "følger" as "folger";
+        # Bulgarian "ъ" is typed "u" (which folding gives) or "a".
         self.phrases = {
             language: tuple(
                 {
                     tuple(fold(variant, language).split())
                     for p in phrases
-                    for variant in (p, without_marks(p))
+                    for variant in (p, without_marks(p), p.translate(_PLAIN.get(language, {})))
                 }
                 - {()}
             )

@@ -23,9 +23,9 @@ STEM_LENGTH = 5
 BY_LETTER_TRIPLES = frozenset({"ar", "fa", "ur", "ps"})
 
 _CYRILLIC_TO_LATIN = {
-    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "ђ": "dj", "ѓ": "gj", "е": "e", "ж": "z",
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "ђ": "dj", "е": "e", "ж": "z",
     "з": "z", "ѕ": "dz", "и": "i", "ј": "j", "к": "k", "л": "l", "љ": "lj", "м": "m", "н": "n",
-    "њ": "nj", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "ћ": "c", "ќ": "kj", "у": "u",
+    "њ": "nj", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "ћ": "c", "у": "u",
     "ф": "f", "х": "h", "ц": "c", "ч": "c", "џ": "dz", "ш": "s",
 }  # fmt: skip
 # Bulgarian typed in Latin letters, the way chats write it ("parite mi zakusnqvat"): both scripts
@@ -36,7 +36,11 @@ _BULGARIAN_TO_LATIN = {
     "т": "t", "у": "u", "ф": "f", "х": "h", "ц": "c", "ч": "ch", "ш": "sh", "щ": "sht", "ъ": "u",
     "ь": "", "ю": "iu", "я": "q",
 }  # fmt: skip
-_BULGARIAN_LATIN_VARIANTS = (("zh", "j"), ("ya", "q"), ("ia", "q"), ("yu", "iu"), ("ts", "c"))
+_BULGARIAN_LATIN_VARIANTS = (
+    ("zh", "j"), ("ya", "q"), ("ia", "q"), ("iq", "q"), ("yu", "iu"), ("ts", "c"), ("y", "i"),
+)  # fmt: skip
+# Macedonian ѓ and ќ lose their accent with the other marks; typed as "gj" and "kj" they meet them.
+_MACEDONIAN_LATIN_VARIANTS = (("gj", "g"), ("kj", "k"))
 # Danish typed without its letters spells them out: "maa" for "må", "oe" for "ø".
 # Pashto typed on a Persian or Urdu keyboard loses its own letters: each meets its nearest one.
 _SPELLED_OUT = {
@@ -49,13 +53,16 @@ _SPELLED_OUT = {
 # Latin letters that Unicode does not decompose into a base letter and a mark.
 _LATIN_FOLDS = str.maketrans({"ø": "o", "æ": "ae", "đ": "dj", "ł": "l", "ß": "ss", "œ": "oe"})
 # Arabic-script letters typed differently on Arabic, Persian, Urdu and Pashto keyboards.
-_ARABIC_FOLDS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "ۀ": "ه", "ہ": "ه", "ـ": ""})
+_ARABIC_FOLDS = str.maketrans(
+    {"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "ە": "ه", "ہ": "ه", "ھ": "ه", "ـ": ""}
+)  # fmt: skip
 _ARABIC_ARTICLE = re.compile(r"^(?:وال|بال|فال|كال|کال|لل|ال)(?=\w{2,})")
 
 
 def fold(text: str, language: str) -> str:
     """Lower case, no diacritics, one script per language, words separated by single spaces."""
-    text = text.casefold()
+    # Composed first, so "å" is one letter however the keyboard sent it.
+    text = unicodedata.normalize("NFC", text.casefold())
     if language in _SPELLED_OUT:
         text = text.translate(_SPELLED_OUT[language])
     text = unicodedata.normalize("NFKD", text)
@@ -64,6 +71,9 @@ def fold(text: str, language: str) -> str:
     text = text.translate(_LATIN_FOLDS).translate(_ARABIC_FOLDS)
     if language in CYRILLIC_OR_LATIN:
         text = "".join(_CYRILLIC_TO_LATIN.get(c, c) for c in text)
+        if language == "mk":
+            for variant, canonical in _MACEDONIAN_LATIN_VARIANTS:
+                text = text.replace(variant, canonical)
     elif language == "bg":
         text = "".join(_BULGARIAN_TO_LATIN.get(c, c) for c in text)
         for variant, canonical in _BULGARIAN_LATIN_VARIANTS:
@@ -86,7 +96,8 @@ def terms(text: str, language: str) -> list[str]:
     if language in WITHOUT_SPACES:
         found: list[str] = []
         for chunk in folded.split():
-            found.extend(chunk[i : i + 2] for i in range(max(len(chunk) - 1, 1)))
+            if not chunk.isdigit():
+                found.extend(chunk[i : i + 2] for i in range(max(len(chunk) - 1, 1)))
         return found
     # Numbers (amounts, dates, step numbers in an answer) say nothing about what is asked.
     words = [word for word in folded.split() if not word.isdigit()]
