@@ -349,6 +349,26 @@ async def test_429_retry_after_is_honoured_and_nothing_is_lost(inbox):
     assert len(copies) == 2  # the refused attempt and one delivery, no duplicate
 
 
+async def test_a_message_waiting_after_a_failure_is_not_overtaken_by_a_later_one(inbox):
+    api = inbox.api
+    await first_topic(inbox)
+    api.fail_next("copyMessage", 502, "Bad Gateway")
+    maria = inbox.user(501)
+    mark = len(api.calls)
+    # Photos, so that nothing is combined: each goes on its own.
+    first = await maria.send(content=CONTENT["photo"] | {"caption": "first"})
+    await api.wait_for(lambda c: c.method == "copyMessage", after=mark)  # refused, backs off
+    second = await maria.send(content=CONTENT["photo"] | {"caption": "second"})
+    await api.wait_for(
+        lambda c: c.method == "copyMessage" and c.get("message_id") == second["message_id"],
+        after=mark,
+        timeout=15,
+    )
+    copied = [c["message_id"] for c in api.calls[mark:] if c.method == "copyMessage"]
+    # The refused attempt, then both in the order they were written.
+    assert copied == [first["message_id"], first["message_id"], second["message_id"]]
+
+
 async def test_the_group_limit_is_never_exceeded_and_cases_are_served_fairly(fake_api, sqlite_url):
     limit, window = 5, 1.0
     settings = make_settings(

@@ -83,6 +83,10 @@ class Limits:
     def room(self, chat_id: int) -> int:
         return min(self._overall.room(), self.window(chat_id).room())
 
+    def full_chats(self) -> list[int]:
+        """Chats whose own window has no room now."""
+        return [chat_id for chat_id, window in self._windows.items() if window.room() == 0]
+
     def take(self, chat_id: int) -> None:
         self._overall.take()
         self.window(chat_id).take()

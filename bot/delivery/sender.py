@@ -38,7 +38,8 @@ from aiogram.methods import (
 )
 from aiogram.types import MessageEntity, ReplyParameters
 from aiogram.utils.i18n import I18n
-from sqlalchemy import func, select, update
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -147,34 +148,59 @@ class Sender:
         destination = func.coalesce(
             OutboxItem.chat_id, Case.inbox_chat_id, Office.staff_group_chat_id
         )
+        # Lanes: a case in a group (or still without one), a private chat as a whole.
+        lane_case = sql_case(
+            (or_(destination.is_(None), destination < 0), OutboxItem.case_id), else_=None
+        )
+        full = self.limits.full_chats()
         async with self.sessionmaker() as session:
-            # Ids and destinations only: a round runs after every delivery, and loading whole
-            # items (their payloads) here made each round cost as much as the backlog was long.
-            rows = (
-                await session.execute(
-                    select(OutboxItem.id, OutboxItem.case_id, destination)
-                    .outerjoin(Case, Case.id == OutboxItem.case_id)
-                    .outerjoin(Office, Office.id == Case.office_id)
-                    .where(OutboxItem.status == OutboxStatus.PENDING, OutboxItem.not_before <= now)
-                    .order_by(OutboxItem.id)
-                    .limit(500)
+            # One head per lane: the lane's oldest waiting item, due or not, so that an item
+            # waiting after a failure is never overtaken by a later one of its lane. Lanes of
+            # groups with no room now are left out, so they cannot crowd out everyone else.
+            # Ids and destinations only: a round runs after every delivery.
+            heads_query = (
+                select(func.min(OutboxItem.id), func.min(OutboxItem.case_id), destination)
+                .outerjoin(Case, Case.id == OutboxItem.case_id)
+                .outerjoin(Office, Office.id == Case.office_id)
+                .where(OutboxItem.status == OutboxStatus.PENDING)
+                .group_by(destination, lane_case)
+                .order_by(func.min(OutboxItem.id))
+                .limit(500)
+            )
+            if full:
+                heads_query = heads_query.where(
+                    or_(destination.is_(None), destination.not_in(full))
                 )
-            ).all()
+            heads = (await session.execute(heads_query)).all()
+            due = set(
+                await session.scalars(
+                    select(OutboxItem.id).where(
+                        OutboxItem.id.in_([head for head, _, _ in heads]),
+                        OutboxItem.not_before <= now,
+                    )
+                )
+            )
             # A lane keeps order: one case's topic, or one private chat. Lanes of one group
             # may go side by side, as far as the group's window allows.
             lanes: dict[int, dict[Lane, tuple[int, int | None]]] = {}
             no_inbox = []
-            for item_id, case_id, chat_id in rows:
+            for item_id, case_id, chat_id in heads:
+                if item_id not in due:
+                    continue
                 if chat_id is None:
-                    no_inbox.append(item_id)  # the office has no inbox group yet
+                    no_inbox.append(case_id)  # the office has no inbox group yet
                     continue
                 lane = (chat_id, case_id if chat_id < 0 else None)
                 if lane not in self._busy:
-                    lanes.setdefault(chat_id, {}).setdefault(lane, (item_id, case_id))
+                    lanes.setdefault(chat_id, {})[lane] = (item_id, case_id)
             if no_inbox:
+                # The whole lane waits, so that its order holds once a group is linked.
                 await session.execute(
                     update(OutboxItem)
-                    .where(OutboxItem.id.in_(no_inbox))
+                    .where(
+                        OutboxItem.case_id.in_(no_inbox),
+                        OutboxItem.status == OutboxStatus.PENDING,
+                    )
                     .values(not_before=now + NO_INBOX_RETRY)
                 )
                 await session.commit()
