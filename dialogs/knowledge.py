@@ -58,7 +58,10 @@ async def topics_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, An
 
 async def questions_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, Any]:
     knowledge, locale = _knowledge(dialog_manager), _locale(dialog_manager)
-    topic = dialog_manager.dialog_data["topic"]
+    topics = knowledge.topics(_audience(dialog_manager))
+    # A dialog saved before the content changed may name a topic that is gone.
+    topic = dialog_manager.dialog_data.get("topic")
+    topic = topic if topic in topics else topics[0]
     entries = knowledge.entries(topic, _audience(dialog_manager))
     case = await _case(dialog_manager)
     sheet = knowledge.sheet_of(case.office.code if case else None)
@@ -78,11 +81,15 @@ async def sheet_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, Any
 
 
 async def answer_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, Any]:
+    entry = dialog_manager.dialog_data.get("entry", "")
+    if not _knowledge(dialog_manager).for_audience(entry, _audience(dialog_manager)):
+        # Saved before the content changed: the entry is gone; Back leads to the questions.
+        return {"answer": gettext("This button is from an earlier conversation."), "may_ask": False}
     case = await _case(dialog_manager)
     answer = await knowledge_service.answer_text(
         dialog_manager.middleware_data["session"],
         _knowledge(dialog_manager),
-        dialog_manager.dialog_data["entry"],
+        entry,
         case=case,
         office=case.office if case else None,
         locale=_locale(dialog_manager),
@@ -131,7 +138,10 @@ async def on_ask(callback: CallbackQuery, _: Button, manager: DialogManager) -> 
         await show_home(manager, manager.middleware_data["person"], session)
         return
     i18n: I18n = manager.middleware_data["i18n"]
-    entry = manager.dialog_data["entry"]
+    entry = manager.dialog_data.get("entry", "")
+    if not _knowledge(manager).has(entry):
+        await manager.switch_to(Knowledge.topics)
+        return
     staff_language = office_locale(case.office, i18n)
     await relay.notice(
         session,
