@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from bot.knowledge.normalise import terms
@@ -110,7 +110,3 @@ class LanguageIndex:
                 )
             )
         return matches
-
-
-def build_indexes(documents: Mapping[str, Iterable[Document]]) -> dict[str, LanguageIndex]:
-    return {language: LanguageIndex(language, docs) for language, docs in documents.items()}
