@@ -9,6 +9,7 @@ from aiogram.utils.i18n import I18n
 from bot.formatting import format_date
 from bot.i18n import N_
 from bot.languages import SHIPPED_LANGUAGES
+from bot.services.relay import utf16_length
 from storage.models import Case, CaseStatus, Office
 
 NOTICES = {
@@ -68,10 +69,6 @@ def notice_text(i18n: I18n, locale: str, key: str, values: dict[str, Any]) -> st
     return i18n.gettext(NOTICES[key], locale=locale).format(**values)
 
 
-def utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def copyable(text: str, fragments: list[str]) -> list[dict[str, Any]]:
     """Monospace entities over each fragment found in the text: one tap copies it whole.
 
@@ -81,7 +78,13 @@ def copyable(text: str, fragments: list[str]) -> list[dict[str, Any]]:
     for fragment in fragments:
         at = text.find(fragment)
         if at >= 0:
-            entities.append({"type": "code", "offset": utf16(text[:at]), "length": utf16(fragment)})
+            entities.append(
+                {
+                    "type": "code",
+                    "offset": utf16_length(text[:at]),
+                    "length": utf16_length(fragment),
+                }
+            )
     return entities
 
 
@@ -93,8 +96,8 @@ def with_mentions(text: str, people: list[dict[str, Any]]) -> tuple[str, list[di
         entities.append(
             {
                 "type": "text_mention",
-                "offset": len(text.encode("utf-16-le")) // 2,
-                "length": len(person["name"].encode("utf-16-le")) // 2,
+                "offset": utf16_length(text),
+                "length": utf16_length(person["name"]),
                 "user": {"id": person["user_id"], "is_bot": False, "first_name": person["name"]},
             }
         )
