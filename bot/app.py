@@ -28,6 +28,7 @@ from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
 from bot.middlewares.tracking import UpdateTracker
 from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
+from bot.response_types import KeepResponseTypes
 from bot.services.invite_guard import InviteGuard
 from dialogs import dialogs_router
 from storage.db import create_engine, create_sessionmaker
@@ -83,6 +84,7 @@ def _limits(settings: Settings) -> Limits:
 
 def create_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session.middleware(KeepResponseTypes())
     return Bot(token=settings.token, session=session)
 
 
