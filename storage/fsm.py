@@ -65,6 +65,9 @@ class SqlStorage(BaseStorage):
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         name = self._key(key)
+        cached = self._cache.get(name)
+        if cached is not None and cached[0] == value:
+            return  # aiogram-dialog saves after every update, mostly unchanged: no write then
         self._cache.pop(name, None)  # should the write fail, the next read goes to the database
         async with self._sessionmaker() as session, session.begin():
             record = await self._load(session, name)
@@ -86,6 +89,9 @@ class SqlStorage(BaseStorage):
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         name = self._key(key)
+        cached = self._cache.get(name)
+        if cached is not None and cached[1] == data:
+            return  # unchanged, as above
         self._cache.pop(name, None)
         async with self._sessionmaker() as session, session.begin():
             record = await self._load(session, name)
