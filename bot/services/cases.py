@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from bot.languages import is_known_language, normalise
 from bot.services import audit
@@ -81,12 +81,15 @@ async def get_case(session: AsyncSession, code: str) -> Case:
 
 
 async def case_of_returnee(session: AsyncSession, returnee: Person) -> Case | None:
-    """The returnee's case with its office and consent history: all a private chat needs."""
-    return await session.scalar(
+    """The returnee's case with its office and consent history: all a private chat needs.
+
+    One statement (joined, not a query per relationship): this runs for every message."""
+    found = await session.scalars(
         select(Case)
         .where(Case.returnee_id == returnee.id)
-        .options(selectinload(Case.office), selectinload(Case.consents))
+        .options(joinedload(Case.office), joinedload(Case.consents))
     )
+    return found.unique().first()
 
 
 async def cases_of_counsellor(session: AsyncSession, counsellor: Person) -> list[Case]:

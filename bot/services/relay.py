@@ -122,8 +122,9 @@ async def _queue(
     source = payload.get("from_chat_id"), payload.get("message_id")
     if source[0] is not None:
         # Telegram may deliver an update again after a crash: the first queued copy stands.
+        # The id alone: this runs for every message and almost never finds anything.
         already = await session.scalar(
-            select(OutboxItem).where(
+            select(OutboxItem.id).where(
                 OutboxItem.source_chat_id == source[0],
                 OutboxItem.source_message_id == source[1],
                 OutboxItem.direction == direction,
@@ -131,7 +132,9 @@ async def _queue(
             )
         )
         if already is not None:
-            return already
+            item = await session.get(OutboxItem, already)
+            assert item is not None
+            return item
     if destination == "topic":
         await _place_in_inbox(session, case)
     now = utcnow()
