@@ -41,7 +41,7 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from bot.delivery.limits import Limits
 from bot.delivery.texts import (
@@ -64,6 +64,8 @@ Lane = tuple[int, int | None]  # (destination chat, case for a group topic)
 ALBUM_WAIT_SECONDS = 1.0  # an album's parts arrive as separate updates within about a second
 NO_INBOX_RETRY = timedelta(minutes=5)
 MAX_BACKOFF_SECONDS = 300
+HEADS_PER_QUERY = 500
+LANES_FRESH_SECONDS = 1.0  # lanes found by one query are launched for at most this long
 MAX_ATTEMPTS = 12  # unexpected failures only; Telegram's own refusals are handled apart
 
 
@@ -99,6 +101,9 @@ class Sender:
         self._served_at: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        # Heads of lanes found by the last query, per destination chat, not yet launched.
+        self._lanes: dict[int, dict[Lane, tuple[int, int | None]]] = {}
+        self._lanes_at = 0.0
         self._stopping = False
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -145,6 +150,23 @@ class Sender:
         if len(self._busy) >= self.max_in_flight:
             return 1.0  # every slot is taken; a finishing delivery wakes the sender
         now = utcnow()
+        fresh = bool(self._lanes) and time.monotonic() - self._lanes_at < LANES_FRESH_SECONDS
+        if not fresh:
+            await self._find_lanes(now)
+        pause, launched = await self._launch(now)
+        if fresh and not launched:
+            # What was left cannot go now; something that arrived since may.
+            await self._find_lanes(now)
+            pause, _ = await self._launch(now)
+        return pause
+
+    async def _find_lanes(self, now: datetime) -> None:
+        """Read the head of every lane that may go now into `self._lanes`.
+
+        One query serves many launches: a lane found here stays until it is launched or the
+        list is more than LANES_FRESH_SECONDS old. Before a launch, `_launch` checks that the
+        item is still waiting, due, and the oldest of its lane.
+        """
         destination = func.coalesce(
             OutboxItem.chat_id, Case.inbox_chat_id, Office.staff_group_chat_id
         )
@@ -157,7 +179,6 @@ class Sender:
             # One head per lane: the lane's oldest waiting item, due or not, so that an item
             # waiting after a failure is never overtaken by a later one of its lane. Lanes of
             # groups with no room now are left out, so they cannot crowd out everyone else.
-            # Ids and destinations only: a round runs after every delivery.
             heads_query = (
                 select(func.min(OutboxItem.id), func.min(OutboxItem.case_id), destination)
                 .outerjoin(Case, Case.id == OutboxItem.case_id)
@@ -165,7 +186,7 @@ class Sender:
                 .where(OutboxItem.status == OutboxStatus.PENDING)
                 .group_by(destination, lane_case)
                 .order_by(func.min(OutboxItem.id))
-                .limit(500)
+                .limit(HEADS_PER_QUERY)
             )
             if full:
                 heads_query = heads_query.where(
@@ -204,9 +225,13 @@ class Sender:
                     .values(not_before=now + NO_INBOX_RETRY)
                 )
                 await session.commit()
+        self._lanes = lanes
+        self._lanes_at = time.monotonic()
 
-        pause = 1.0
-        for chat_id, firsts in lanes.items():
+    async def _launch(self, now: datetime) -> tuple[float, int]:
+        """Start deliveries from the lanes found, within the free slots and each chat's room."""
+        pause, launched = 1.0, 0
+        for chat_id, firsts in list(self._lanes.items()):
             free = self.max_in_flight - len(self._busy)
             if free <= 0:
                 break  # a finishing delivery wakes the sender
@@ -220,28 +245,49 @@ class Sender:
                 key=lambda lane: (self._served_at.get(lane[1][1] or 0, 0.0), lane[1][0]),
             )
             chosen = ordered[:room]
+            older = aliased(OutboxItem)
             async with self.sessionmaker() as session:
                 items = {
-                    item.id: item
-                    for item in await session.scalars(
-                        select(OutboxItem).where(
-                            OutboxItem.id.in_([first[0] for _, first in chosen])
+                    item_id: (created_at, payload)
+                    for item_id, created_at, payload in await session.execute(
+                        select(OutboxItem.id, OutboxItem.created_at, OutboxItem.payload).where(
+                            OutboxItem.id.in_([first[0] for _, first in chosen]),
+                            OutboxItem.status == OutboxStatus.PENDING,
+                            # Still the head and still due: since the lanes were found, an
+                            # older item may have been released or this one set to wait.
+                            OutboxItem.not_before <= now,
+                            ~select(older.id)
+                            .where(
+                                older.case_id == OutboxItem.case_id,
+                                older.destination == OutboxItem.destination,
+                                func.coalesce(older.chat_id, 0)
+                                == func.coalesce(OutboxItem.chat_id, 0),
+                                older.status == OutboxStatus.PENDING,
+                                older.id < OutboxItem.id,
+                            )
+                            .exists(),
                         )
                     )
                 }
             for lane, (item_id, _case_id) in chosen:
-                item = items.get(item_id)
-                if item is None:
+                found = items.get(item_id)
+                if found is None:
+                    del firsts[lane]  # delivered or given up meanwhile
                     continue
-                album_age = (now - as_utc(item.created_at)).total_seconds()
-                if item.payload.get("media_group_id") and album_age < ALBUM_WAIT_SECONDS:
+                created_at, payload = found
+                album_age = (now - as_utc(created_at)).total_seconds()
+                if payload.get("media_group_id") and album_age < ALBUM_WAIT_SECONDS:
                     pause = min(pause, ALBUM_WAIT_SECONDS - album_age)
                     continue
+                del firsts[lane]
                 self._busy.add(lane)
-                task = asyncio.create_task(self._deliver(item.id, chat_id, lane))
+                launched += 1
+                task = asyncio.create_task(self._deliver(item_id, chat_id, lane))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-        return pause
+            if not firsts:
+                del self._lanes[chat_id]
+        return pause, launched
 
     # ---- delivery ----------------------------------------------------------------------------
     async def _deliver(self, item_id: int, chat_id: int, lane: Lane) -> None:
@@ -371,18 +417,20 @@ class Sender:
         await self.call(chat_id, SendMessage(chat_id=chat_id, text=text))
 
     async def _case(self, session: AsyncSession, case_id: int | None) -> Case | None:
+        """The case with its office; the people on its card are loaded only for the card."""
         if case_id is None:
             return None
         return await session.scalar(
-            select(Case)
-            .where(Case.id == case_id)
-            .options(
-                selectinload(Case.office),
-                selectinload(Case.counsellors),
-                selectinload(Case.assigned_staff),
-                selectinload(Case.returnee),
-            )
+            select(Case).where(Case.id == case_id).options(joinedload(Case.office))
         )
+
+    async def _card_text(self, session: AsyncSession, case: Case) -> str:
+        await session.scalar(
+            select(Case)
+            .where(Case.id == case.id)
+            .options(selectinload(Case.counsellors), selectinload(Case.assigned_staff))
+        )
+        return case_card(self.i18n, case, office_locale(case.office, self.i18n))
 
     async def _forbidden(self, session: AsyncSession, item: OutboxItem, case: Case | None) -> None:
         if (
@@ -423,21 +471,41 @@ class Sender:
             await session.commit()  # a crash after this point must not create a second topic
         if case.card_message_id is None:
             # A new topic, or one whose card could not be posted last time.
-            locale = office_locale(case.office, self.i18n)
             card = await self.call(
                 chat_id,
                 SendMessage(
                     chat_id=chat_id,
                     message_thread_id=case.topic_id,
-                    text=case_card(self.i18n, case, locale),
+                    text=await self._card_text(session, case),
                 ),
             )
             case.card_message_id = card.message_id
-            # Pinning waits its turn in the outbox, so a refusal cannot lose it.
-            await relay.topic_work(session, case, "pin")
+            # The pin is queued with the card, so a crash or refusal from here on cannot lose it;
+            # it is then tried at once rather than waiting its turn.
+            pin = await relay.topic_work(session, case, "pin")
             await session.commit()
-            self.wake()
+            await self._pin_card(session, case, chat_id, pin)
         return case.topic_id
+
+    async def _pin_card(
+        self, session: AsyncSession, case: Case, chat_id: int, pin: OutboxItem
+    ) -> None:
+        """Pin a new card now; if Telegram refuses, the queued pin item stays for later."""
+        assert case.card_message_id is not None
+        try:
+            await self.call(
+                chat_id,
+                PinChatMessage(
+                    chat_id=chat_id, message_id=case.card_message_id, disable_notification=True
+                ),
+            )
+        except TelegramRetryAfter:
+            raise  # the message waits too; its delivery sets when to try again
+        except (TelegramBadRequest, TelegramNetworkError, TelegramServerError) as error:
+            logger.warning("pinning the card of case %s: %s", case.id, type(error).__name__)
+            return
+        pin.status, pin.sent_at, pin.attempts = OutboxStatus.SENT, utcnow(), pin.attempts + 1
+        await session.commit()
 
     async def _send(
         self,
@@ -470,7 +538,7 @@ class Sender:
             return [(item, None, 0)]
         if item.kind == "card":
             if case is not None and case.card_message_id is not None:
-                text = case_card(self.i18n, case, office_locale(case.office, self.i18n))
+                text = await self._card_text(session, case)
                 await self.call(
                     chat_id,
                     EditMessageText(chat_id=chat_id, message_id=case.card_message_id, text=text),
