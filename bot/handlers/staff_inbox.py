@@ -28,6 +28,7 @@ from bot.knowledge.base import KnowledgeBase
 from bot.services import inbox, relay, saved_replies
 from bot.services import knowledge as knowledge_service
 from bot.services.errors import RuleViolation
+from bot.services.relay import Incoming
 from storage.models import Case, Office, Person
 
 SAVED_REPLY_PROBLEMS = {
@@ -143,8 +144,28 @@ async def _send_text_to_returnee(
 ) -> None:
     """A ready text (saved reply, programme answer) sent as if the staff member had typed it."""
     incoming = replace(describe(message, keep_text=True), text=text, entities=[])
+    await _pass_on(message, session, sender, office, case, staff, incoming, to_returnee=True)
+
+
+async def _pass_on(
+    message: Message,
+    session: AsyncSession,
+    sender: Sender,
+    office: Office,
+    case: Case,
+    staff: Person,
+    incoming: Incoming,
+    *,
+    to_returnee: bool = False,
+) -> None:
+    """Queue a staff member's message for the returnee (or the counsellor it answers)."""
     item = await relay.from_staff(
-        session, case, staff, incoming, signature=_signature(office, staff), to_returnee=True
+        session,
+        case,
+        staff,
+        incoming,
+        signature=_signature(office, staff),
+        to_returnee=to_returnee,
     )
     if item is None:
         await _answer(
@@ -454,20 +475,9 @@ async def staff_wrote(
             ),
         )
         return
-    item = await relay.from_staff(
-        session,
-        case,
-        person,
-        describe(message, keep_text=True),
-        signature=_signature(office, person),
+    await _pass_on(
+        message, session, sender, office, case, person, describe(message, keep_text=True)
     )
-    if item is None:
-        await _answer(
-            sender, message, _("The returnee has not joined yet, so this was not passed on.")
-        )
-        return
-    await session.commit()
-    sender.wake()
 
 
 def build_router() -> Router:
