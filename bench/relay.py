@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import statistics
 import tempfile
@@ -38,6 +39,7 @@ from tests.fakes.telegram_user import TelegramUser
 TOKEN = "123456789:BENCH-token-for-the-fake-bot-api-server"
 GROUP = -100777
 FIRST_USER = 10_000_000
+_runs = itertools.count(1)
 
 
 def rss_mb() -> float:
@@ -50,8 +52,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-async def seed(settings: Settings, cases: int) -> None:
-    """An office and `cases` returnees who joined and agreed, written in bulk."""
+async def seed(settings: Settings, cases: int, *, topics_open: bool = False) -> None:
+    """An office and `cases` returnees who joined and agreed, written in bulk; with
+    `topics_open`, each case already has its topic and pinned card, as after its first message."""
     app = create_app(settings)
     await app.prepare()
     async with app.sessionmaker() as session:
@@ -95,6 +98,15 @@ async def seed(settings: Settings, cases: int) -> None:
                         "language": "ro",
                         "status": CaseStatus.RETURNED,
                         "returnee_id": ids[FIRST_USER + i],
+                        **(
+                            {
+                                "inbox_chat_id": GROUP,
+                                "topic_id": 2 * i + 1_000_000,
+                                "card_message_id": 2 * i + 1_000_001,
+                            }
+                            if topics_open
+                            else {}
+                        ),
                     }
                     for i in batch
                 ],
@@ -128,16 +140,18 @@ async def burst(api: FakeBotApi, users: list[TelegramUser], per_user: int, metho
     """Push every message at once; per message, time from the push to its copy in the group."""
     pushed: dict[tuple[int, int], float] = {}
     by_text: dict[str, tuple[int, int]] = {}
+    # Only this run's calls count, and its texts differ from earlier runs' on the same server.
+    seen = len(api.calls)
+    run = next(_runs)
     for round_ in range(per_user):
         for user in users:
-            message = user.message(f"message {round_} from {user.id}")
+            message = user.message(f"message {round_} from {user.id} in run {run}")
             key = (user.id, message["message_id"])
             pushed[key] = time.monotonic()
             by_text[message["text"]] = key
             await api.push_update("message", message)
     started = min(pushed.values())
     copied: dict[tuple[int, int], float] = {}
-    seen = 0
     while len(copied) < len(pushed):
         await asyncio.sleep(0.02)
         for call in api.calls[seen:]:
@@ -172,6 +186,38 @@ async def echo(api: FakeBotApi, users: list[TelegramUser], per_user: int) -> dic
     async def copy(message: Message) -> None:
         await message.copy_to(GROUP)
 
+    return await _bare_bot(api, router, users, per_user)
+
+
+async def topic_bot(api: FakeBotApi, users: list[TelegramUser], per_user: int) -> dict:
+    """The Telegram calls Homeward must make, and nothing else: no database, no middlewares.
+
+    On a person's first message: a topic, a card, a pin; then every message is copied into
+    the person's topic. This is the ceiling for any relay that gives each case its own topic.
+    """
+    router = Router()
+    topics: dict[int, int] = {}
+    opening: dict[int, asyncio.Lock] = {}
+
+    @router.message()
+    async def copy(message: Message, bot: Bot) -> None:
+        assert message.from_user is not None
+        person = message.from_user.id
+        async with opening.setdefault(person, asyncio.Lock()):
+            if person not in topics:
+                topic = await bot.create_forum_topic(GROUP, f"case {person}")
+                thread = topic.message_thread_id
+                card = await bot.send_message(GROUP, "card", message_thread_id=thread)
+                await bot.pin_chat_message(GROUP, card.message_id, disable_notification=True)
+                topics[person] = thread
+        await message.copy_to(GROUP, message_thread_id=topics[person])
+
+    return await _bare_bot(api, router, users, per_user)
+
+
+async def _bare_bot(
+    api: FakeBotApi, router: Router, users: list[TelegramUser], per_user: int
+) -> dict:
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.base_url)))
@@ -215,8 +261,9 @@ async def homeward(api: FakeBotApi, settings: Settings, users: list[TelegramUser
         await app.close()
 
 
-def database(kind: str, folder: str) -> str:
-    return f"sqlite+aiosqlite:///{Path(folder) / 'relay.db'}" if kind == "sqlite" else ""
+def database(kind: str, folder: str, topics_open: bool = False) -> str:
+    name = "relay-open.db" if topics_open else "relay.db"
+    return f"sqlite+aiosqlite:///{Path(folder) / name}" if kind == "sqlite" else ""
 
 
 async def cost(args: argparse.Namespace) -> None:
@@ -227,30 +274,37 @@ async def cost(args: argparse.Namespace) -> None:
         await api.start()
         users = [TelegramUser(api, FIRST_USER + i) for i in range(args.cases)]
         rows.append(("aiogram copy bot (baseline)", await echo(api, users, per_user), rss_mb()))
+        rows.append(("same calls, no database", await topic_bot(api, users, per_user), rss_mb()))
         for kind in args.database:
-            url = database(kind, folder) if kind == "sqlite" else await _fresh_postgres_database()
-            settings = Settings(
-                _env_file=None,
-                bot_token=TOKEN,
-                telegram_api_base=api.base_url,
-                database_url=url,
-                bot_username="bench_bot",
-                send_overall_per_second=10**6,
-                send_group_per_minute=10**9,
-                send_private_burst=10**6,
-            )
-            await seed(settings, args.cases)
-            before = rss_mb()
-            result = await homeward(api, settings, users, per_user)
-            rows.append((f"Homeward relay, {kind}", result, rss_mb() - before))
+            for topics_open in (False, True):
+                url = (
+                    database(kind, folder, topics_open)
+                    if kind == "sqlite"
+                    else await _fresh_postgres_database()
+                )
+                settings = Settings(
+                    _env_file=None,
+                    bot_token=TOKEN,
+                    telegram_api_base=api.base_url,
+                    database_url=url,
+                    bot_username="bench_bot",
+                    send_overall_per_second=10**6,
+                    send_group_per_minute=10**9,
+                    send_private_burst=10**6,
+                )
+                await seed(settings, args.cases, topics_open=topics_open)
+                before = rss_mb()
+                result = await homeward(api, settings, users, per_user)
+                name = f"Homeward, {kind}, {'topics open' if topics_open else 'new topics'}"
+                rows.append((name, result, rss_mb() - before))
         await api.stop()
     total = args.cases * per_user
     print(f"{args.cases} cases, {total} messages, one group")
-    print(f"{'':34} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'vs base':>8} {'MB':>6}")
+    print(f"{'':40} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'vs base':>8} {'MB':>6}")
     base = rows[0][1]["messages_per_s"]
     for name, row, memory in rows:
         print(
-            f"{name:34} {row['messages_per_s']:7.0f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} "
+            f"{name:40} {row['messages_per_s']:7.0f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f} "
             f"{row['messages_per_s'] / base:8.2f} {memory:6.0f}"
         )
     print("MB: baseline row = whole process; Homeward rows = growth of the process during the run")
