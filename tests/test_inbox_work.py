@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.delivery.texts import case_card, notice_text
 from bot.formatting import opening_hours_text
 from bot.services import offices, people, saved_replies
-from storage.models import Office, Relay, ResponseTime
+from storage.models import Office, OutboxItem, OutboxStatus, Relay, ResponseTime
 from tests.fakes.telegram_user import CONTENT
 from tests.test_inbox import GROUP, case_row, eventually, first_topic, inbox, relayed, staff_ana
 
@@ -103,6 +103,60 @@ async def test_an_edited_photo_caption_follows_as_a_marked_correction(inbox):
     correction = await relayed(api, "copyMessage", GROUP, mark)
     assert correction["caption"] == "✏️ receipt 210"
     assert correction["reply_parameters"]["message_id"] == copy.result["message_id"]
+
+
+async def nothing_waiting(bot) -> bool:
+    async with bot.session() as session:
+        waiting = await session.scalar(
+            select(func.count()).where(OutboxItem.status == OutboxStatus.PENDING)
+        )
+    return waiting == 0
+
+
+async def test_an_edit_that_arrives_while_the_photo_is_being_copied_still_follows(inbox):
+    api = inbox.api
+    await first_topic(inbox)
+    api.pause("copyMessage", chat_id=GROUP)
+    maria = inbox.user(501)
+    photo = await maria.send(content=CONTENT["photo"] | {"caption": "receipt 120"})
+    assert await eventually(lambda: asyncio.sleep(0, api.held))  # Telegram has it, no answer yet
+    mark = len(api.calls)
+    edited = dict(photo, caption="receipt 210", edit_date=photo["date"] + 5)
+    await api.handled(await api.push_update("edited_message", edited))
+    api.resume()
+    copy = await relayed(api, "copyMessage", GROUP, mark, message_id=photo["message_id"])
+    correction = await relayed(api, "copyMessage", GROUP, mark, caption="✏️ receipt 210")
+    assert correction["reply_parameters"]["message_id"] == copy.result["message_id"]
+
+
+async def test_a_photo_edited_before_it_is_copied_goes_once_as_edited(inbox):
+    api = inbox.api
+    api.pause("createForumTopic")  # the photo waits behind its case's new topic
+    maria = inbox.user(501)
+    photo = await maria.send(content=CONTENT["photo"] | {"caption": "receipt 120"})
+    assert await eventually(lambda: asyncio.sleep(0, api.held))
+    edited = dict(photo, caption="receipt 210", edit_date=photo["date"] + 5)
+    await api.handled(await api.push_update("edited_message", edited))
+    api.resume()
+    copy = await relayed(api, "copyMessage", GROUP)
+    assert api.chats[GROUP].messages[copy.result["message_id"]]["caption"] == "receipt 210"
+    assert await eventually(lambda: nothing_waiting(inbox))
+    assert len(api.calls_to("copyMessage", chat_id=GROUP)) == 1  # no needless correction
+
+
+async def test_an_answer_edited_while_it_is_being_sent_is_edited_at_the_returnee(inbox):
+    api = inbox.api
+    thread = await first_topic(inbox)
+    api.pause("sendMessage", chat_id=501)
+    answer = await staff_ana(inbox).send("We pay 300.", group=GROUP, topic=thread)
+    assert await eventually(lambda: asyncio.sleep(0, api.held))
+    fixed = dict(answer, text="We pay 350.", edit_date=answer["date"] + 30)
+    await api.handled(await api.push_update("edited_message", fixed))
+    api.resume()
+    sent = await relayed(api, "sendMessage", 501, text="We pay 300.\n\n— IOM RO")
+    edit = await relayed(api, "editMessageText", 501)
+    assert edit["message_id"] == sent.result["message_id"]
+    assert edit["text"] == "We pay 350.\n\n— IOM RO"
 
 
 async def test_outside_office_hours_the_returnee_hears_when_it_opens_once_a_day(inbox):

@@ -324,12 +324,22 @@ class Sender:
             return
         case = await self._case(session, item.case_id)
         now = utcnow()
+        if item.kind == "edit_follows":
+            # Its original has been delivered (it went first in this lane): correct the copy.
+            assert case is not None
+            await relay.follow_edit(session, case, item)
+            item.status, item.sent_at, item.payload = OutboxStatus.SENT, now, {}
+            await session.commit()
+            return
         try:
             thread = (
                 await self._ensure_topic(session, case, chat_id, item)
                 if item.destination == "topic"
                 else None
             )
+            # When the copy was made, not when delivery began: an edit that arrived meanwhile
+            # is compared with this (relay.follow_edit).
+            now = utcnow()
             delivered = await self._send(session, item, case, chat_id, thread)
         except TelegramRetryAfter as error:
             self.limits.window(chat_id).close_for(error.retry_after)

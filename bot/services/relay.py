@@ -8,7 +8,7 @@ erased once delivered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -389,13 +389,50 @@ async def edited(
     header: str | None = None,
     signature: str | None = None,
 ) -> list[OutboxItem]:
-    """Someone edited a message that was already carried over: its copies follow.
+    """Someone edited a message: its copies follow.
 
     Text copies are edited in place; for media a marked correction (a fresh copy, replying to
-    the old one) follows, since a copy's media cannot be swapped. A message still waiting in the
-    outbox needs nothing: it is copied as it is when it goes.
+    the old one) follows, since a copy's media cannot be swapped. An original not yet confirmed
+    by Telegram (waiting, or being sent this very moment) gets an "edit_follows" item behind it in
+    its lane; when that item's turn comes the copy exists, and `follow_edit` corrects it.
     """
-    relays = list(
+    copies = await _copies(session, case, message)
+    items = [
+        await _correction(session, case, editor, message, revision, copy, header, signature)
+        for copy in copies
+    ]
+    return items + await _edit_follows(
+        session, case, editor, message, revision, copies, header, signature
+    )
+
+
+async def follow_edit(session: AsyncSession, case: Case, follows: OutboxItem) -> list[OutboxItem]:
+    """An edit that waited for its original to be delivered: correct the copies made before it."""
+    payload: dict[str, Any] = follows.payload
+    editor = await session.get(Person, follows.author_id) if follows.author_id else None
+    if editor is None:
+        return []
+    message = Incoming(**payload["message"])
+    received_at = as_utc(follows.created_at)
+    return [
+        await _correction(
+            session,
+            case,
+            editor,
+            message,
+            follows.revision,
+            copy,
+            payload.get("header"),
+            payload.get("signature"),
+        )
+        for copy in await _copies(session, case, message)
+        # A copy by id made after the edit arrived was taken from the edited message itself.
+        if not (payload.get("plain") and as_utc(copy.at) >= received_at)
+    ]
+
+
+async def _copies(session: AsyncSession, case: Case, message: Incoming) -> list[Relay]:
+    return list(
         await session.scalars(
             select(Relay).where(
                 Relay.case_id == case.id,
@@ -404,61 +441,119 @@ async def edited(
             )
         )
     )
+
+
+async def _correction(
+    session: AsyncSession,
+    case: Case,
+    editor: Person,
+    message: Incoming,
+    revision: int,
+    original: Relay,
+    header: str | None,
+    signature: str | None,
+) -> OutboxItem:
+    """The edit of one copy already made: the copy edited in place, or a marked correction."""
+    text = message.text or ""
+    entities = message.entities
+    if header:
+        text = f"{header}\n{text}"
+        entities = _shifted(entities, utf16_length(header) + 1)
+    if signature:
+        text = f"{text}\n\n— {signature}" if text else f"— {signature}"
+    payload: dict[str, Any] = {
+        "from_chat_id": message.chat_id,
+        "message_id": message.message_id,
+        "copy_chat_id": original.copy_chat_id,
+        "copy_message_id": original.copy_message_id,
+    }
+    shared = await session.scalar(
+        select(func.count()).where(
+            Relay.copy_chat_id == original.copy_chat_id,
+            Relay.copy_message_id == original.copy_message_id,
+        )
+    )
+    if message.kind == "text" and shared == 1:
+        kind = "edit_text"
+        payload.update(text=text, entities=entities)
+    elif message.kind == "text":
+        # The copy holds several texts combined: a marked correction follows instead.
+        kind = "text"
+        payload.update(
+            text=f"✏️ {text}",
+            entities=_shifted(entities, utf16_length("✏️ ")),
+            reply_to=original.copy_message_id,
+        )
+    else:
+        kind = "copy"
+        payload.update(
+            reply_to=original.copy_message_id,
+            caption=f"✏️ {text}".strip(),
+            caption_entities=_shifted(entities, utf16_length("✏️ ")),
+        )
+        if original.direction in (Direction.TO_RETURNEE, Direction.TO_COUNSELLOR):
+            payload["protect"] = True
+    destination = "topic" if original.copy_chat_id < 0 else "private"
+    return await _queue(
+        session,
+        case,
+        destination=destination,
+        chat_id=None if destination == "topic" else original.copy_chat_id,
+        kind=kind,
+        payload=payload,
+        direction=original.direction,
+        author=editor,
+        revision=revision,
+    )
+
+
+async def _edit_follows(
+    session: AsyncSession,
+    case: Case,
+    editor: Person,
+    message: Incoming,
+    revision: int,
+    relays: list[Relay],
+    header: str | None,
+    signature: str | None,
+) -> list[OutboxItem]:
+    """Originals of this message not yet delivered: the edit waits behind each of them."""
+    copied_to = {"topic" if r.copy_chat_id < 0 else "private" for r in relays}
+    originals = await session.scalars(
+        select(OutboxItem).where(
+            OutboxItem.case_id == case.id,
+            OutboxItem.source_chat_id == message.chat_id,
+            OutboxItem.source_message_id == message.message_id,
+            OutboxItem.revision == 0,
+            OutboxItem.status.in_((OutboxStatus.PENDING, OutboxStatus.HELD)),
+        )
+    )
     items = []
-    for original in relays:
-        text = message.text or ""
-        entities = message.entities
-        if header:
-            text = f"{header}\n{text}"
-            entities = _shifted(entities, utf16_length(header) + 1)
-        if signature:
-            text = f"{text}\n\n— {signature}" if text else f"— {signature}"
-        payload: dict[str, Any] = {
-            "from_chat_id": message.chat_id,
-            "message_id": message.message_id,
-            "copy_chat_id": original.copy_chat_id,
-            "copy_message_id": original.copy_message_id,
-        }
-        shared = await session.scalar(
-            select(func.count()).where(
-                Relay.copy_chat_id == original.copy_chat_id,
-                Relay.copy_message_id == original.copy_message_id,
-            )
+    for original in originals:
+        if original.destination in copied_to:
+            continue
+        # Only a copy by id shows the message as it is when copied; a text or caption the bot
+        # wrote itself (signature, header, combined texts) was taken when it was queued.
+        plain = original.kind == "copy" and not {"caption", "combinable"} & original.payload.keys()
+        follows = await _queue(
+            session,
+            case,
+            destination=original.destination,
+            chat_id=original.chat_id,
+            kind="edit_follows",
+            # No source ids: the corrections it leads to carry them, and they must not match it.
+            payload={
+                "message": asdict(message),
+                "header": header,
+                "signature": signature,
+                "plain": plain,
+            },
+            direction=original.direction,
+            author=editor,
+            revision=revision,
         )
-        if message.kind == "text" and shared == 1:
-            kind = "edit_text"
-            payload.update(text=text, entities=entities)
-        elif message.kind == "text":
-            # The copy holds several texts combined: a marked correction follows instead.
-            kind = "text"
-            payload.update(
-                text=f"✏️ {text}",
-                entities=_shifted(entities, utf16_length("✏️ ")),
-                reply_to=original.copy_message_id,
-            )
-        else:
-            kind = "copy"
-            payload.update(
-                reply_to=original.copy_message_id,
-                caption=f"✏️ {text}".strip(),
-                caption_entities=_shifted(entities, utf16_length("✏️ ")),
-            )
-            if original.direction in (Direction.TO_RETURNEE, Direction.TO_COUNSELLOR):
-                payload["protect"] = True
-        destination = "topic" if original.copy_chat_id < 0 else "private"
-        items.append(
-            await _queue(
-                session,
-                case,
-                destination=destination,
-                chat_id=None if destination == "topic" else original.copy_chat_id,
-                kind=kind,
-                payload=payload,
-                direction=original.direction,
-                author=editor,
-                revision=revision,
-            )
-        )
+        follows.status = original.status  # held with it, released with it, in order
+        items.append(follows)
     return items
 
 

@@ -104,6 +104,9 @@ class FakeBotApi:
         self.hold: set[str] = set()  # methods whose calls never get an answer
         self.held = 0  # how many calls are hanging because of `hold`
         self._released = asyncio.Event()
+        # Calls that wait for `resume()` before they are answered: (method, params they match).
+        self.paused: list[tuple[str, dict[str, Any]]] = []
+        self._resumed = asyncio.Event()
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -145,6 +148,15 @@ class FakeBotApi:
     def fail_next(self, method: str, status: int, description: str, **extra: Any) -> None:
         """Make the next call of `method` fail the way Telegram would."""
         self.failures.setdefault(method, []).append((status, {"description": description, **extra}))
+
+    def pause(self, method: str, **where: Any) -> None:
+        """Let matching calls wait unanswered until `resume()`, as a slow Telegram would."""
+        self.paused.append((method, where))
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self.paused.clear()
+        self._resumed.set()
 
     # ---- what tests read back --------------------------------------------------------------
     def names_in_groups(self) -> list[str]:
@@ -223,6 +235,15 @@ class FakeBotApi:
                 status, body = failure.pop(0)
                 await self._record(call)
                 return web.json_response({"ok": False, "error_code": status, **body}, status=status)
+            if any(
+                method == paused and all(params.get(k) == v for k, v in where.items())
+                for paused, where in self.paused
+            ):
+                async with self._call_made:
+                    self.held += 1
+                    self._call_made.notify_all()
+                await self._resumed.wait()
+                self.held -= 1
             if method in self.hold:
                 async with self._call_made:
                     self.held += 1
