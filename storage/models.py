@@ -288,6 +288,9 @@ class OutboxItem(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_due", "status", "not_before"),
+        # Every delivery looks at its case's waiting items (lane order, combining, albums):
+        # without this, each look scans every waiting item of every case.
+        Index("ix_outbox_case", "case_id", "status", "id"),
         # An update Telegram delivers twice (after a crash) must not be relayed twice.
         UniqueConstraint(
             "source_chat_id",
