@@ -1,11 +1,15 @@
 """Benchmark: relaying returnees' messages into their case topics.
 
     python -m bench.relay cost [--cases 10000] [--messages 20000] [--database sqlite|postgresql]
+                               [--rate 20]
     python -m bench.relay limits [--scale 60]
 
 cost:   the whole stack (polling, middlewares, consent check, outbox, sender, topic creation)
         against the fake Bot API with every limit off, next to a bare aiogram bot whose one-line
-        handler copies each message to the group, in the same run.
+        handler copies each message to the group, in the same run. Per database also Homeward's
+        dispatcher with that one-line handler in front: what the stack costs before relaying.
+        With --rate the messages come at that pace instead of all at once, so that latency is
+        the relay's own and not the wait behind a burst.
 limits: the fake Bot API enforces 20 calls a minute per group (time divided by --scale) and
         answers 429 beyond; a burst of 200 messages from 50 returnees to one office.
 """
@@ -136,20 +140,29 @@ async def seed(settings: Settings, cases: int, *, topics_open: bool = False) -> 
     await app.close()
 
 
-async def burst(api: FakeBotApi, users: list[TelegramUser], per_user: int, method: str) -> dict:
-    """Push every message at once; per message, time from the push to its copy in the group."""
+async def burst(
+    api: FakeBotApi,
+    users: list[TelegramUser],
+    per_user: int,
+    method: str,
+    rate: float | None = None,
+) -> dict:
+    """Push every message at once (or `rate` a second); per message, time from the push to its
+    copy in the group."""
     pushed: dict[tuple[int, int], float] = {}
     by_text: dict[str, tuple[int, int]] = {}
     # Only this run's calls count, and its texts differ from earlier runs' on the same server.
     seen = len(api.calls)
     run = next(_runs)
-    for round_ in range(per_user):
-        for user in users:
-            message = user.message(f"message {round_} from {user.id} in run {run}")
-            key = (user.id, message["message_id"])
-            pushed[key] = time.monotonic()
-            by_text[message["text"]] = key
-            await api.push_update("message", message)
+    first_push = time.monotonic()
+    for n, (round_, user) in enumerate(itertools.product(range(per_user), users)):
+        if rate is not None:
+            await asyncio.sleep(max(0.0, first_push + n / rate - time.monotonic()))
+        message = user.message(f"message {round_} from {user.id} in run {run}")
+        key = (user.id, message["message_id"])
+        pushed[key] = time.monotonic()
+        by_text[message["text"]] = key
+        await api.push_update("message", message)
     started = min(pushed.values())
     copied: dict[tuple[int, int], float] = {}
     while len(copied) < len(pushed):
@@ -179,14 +192,21 @@ async def burst(api: FakeBotApi, users: list[TelegramUser], per_user: int, metho
     }
 
 
-async def echo(api: FakeBotApi, users: list[TelegramUser], per_user: int) -> dict:
+def copy_router() -> Router:
+    """The baseline's whole logic: copy each message to the group, in one line."""
     router = Router()
 
     @router.message()
     async def copy(message: Message) -> None:
         await message.copy_to(GROUP)
 
-    return await _bare_bot(api, router, users, per_user)
+    return router
+
+
+async def echo(
+    api: FakeBotApi, users: list[TelegramUser], per_user: int, rate: float | None = None
+) -> dict:
+    return await _bare_bot(api, copy_router(), users, per_user, rate)
 
 
 async def topic_bot(api: FakeBotApi, users: list[TelegramUser], per_user: int) -> dict:
@@ -216,7 +236,11 @@ async def topic_bot(api: FakeBotApi, users: list[TelegramUser], per_user: int) -
 
 
 async def _bare_bot(
-    api: FakeBotApi, router: Router, users: list[TelegramUser], per_user: int
+    api: FakeBotApi,
+    router: Router,
+    users: list[TelegramUser],
+    per_user: int,
+    rate: float | None = None,
 ) -> dict:
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
@@ -228,7 +252,7 @@ async def _bare_bot(
     )
     await asyncio.sleep(0.3)
     try:
-        return await burst(api, users, per_user, "copyMessage")
+        return await burst(api, users, per_user, "copyMessage", rate)
     finally:
         await dispatcher.stop_polling()
         await api.wake_pollers()
@@ -236,9 +260,22 @@ async def _bare_bot(
         await bot.session.close()
 
 
-async def homeward(api: FakeBotApi, settings: Settings, users: list[TelegramUser], per_user: int):
+async def homeward(
+    api: FakeBotApi,
+    settings: Settings,
+    users: list[TelegramUser],
+    per_user: int,
+    *,
+    rate: float | None = None,
+    first: Router | None = None,
+) -> dict:
+    """Homeward as it runs; with `first`, that router answers messages before Homeward's own
+    (the middlewares, dialogs and language still run), to price the stack without the relay."""
     app = create_app(settings)
     await app.prepare()
+    if first is not None:
+        app.dispatcher.include_router(first)
+        app.dispatcher.sub_routers.insert(0, app.dispatcher.sub_routers.pop())
     task = asyncio.create_task(
         app.dispatcher.start_polling(
             app.bot,
@@ -251,7 +288,7 @@ async def homeward(api: FakeBotApi, settings: Settings, users: list[TelegramUser
     )
     await asyncio.sleep(0.3)
     try:
-        result = await burst(api, users, per_user, "copyMessage")
+        result = await burst(api, users, per_user, "copyMessage", rate)
         result["combined_saved"] = app.sender.combined_saved
         return result
     finally:
@@ -266,15 +303,35 @@ def database(kind: str, folder: str, topics_open: bool = False) -> str:
     return f"sqlite+aiosqlite:///{Path(folder) / name}" if kind == "sqlite" else ""
 
 
+def unlimited(api: FakeBotApi, url: str) -> Settings:
+    """Settings for the cost runs: every limit of the sender lifted, as the fake server's are."""
+    return Settings(
+        _env_file=None,
+        bot_token=TOKEN,
+        telegram_api_base=api.base_url,
+        database_url=url,
+        bot_username="bench_bot",
+        send_overall_per_second=10**6,
+        send_group_per_minute=10**9,
+        send_private_burst=10**6,
+    )
+
+
 async def cost(args: argparse.Namespace) -> None:
     per_user = max(1, args.messages // args.cases)
+    rate = args.rate
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         api = FakeBotApi()
         await api.start()
         users = [TelegramUser(api, FIRST_USER + i) for i in range(args.cases)]
-        rows.append(("aiogram copy bot (baseline)", await echo(api, users, per_user), rss_mb()))
-        rows.append(("same calls, no database", await topic_bot(api, users, per_user), rss_mb()))
+        rows.append(
+            ("aiogram copy bot (baseline)", await echo(api, users, per_user, rate), rss_mb())
+        )
+        if rate is None:
+            rows.append(
+                ("same calls, no database", await topic_bot(api, users, per_user), rss_mb())
+            )
         for kind in args.database:
             for topics_open in (False, True):
                 url = (
@@ -282,24 +339,19 @@ async def cost(args: argparse.Namespace) -> None:
                     if kind == "sqlite"
                     else await _fresh_postgres_database()
                 )
-                settings = Settings(
-                    _env_file=None,
-                    bot_token=TOKEN,
-                    telegram_api_base=api.base_url,
-                    database_url=url,
-                    bot_username="bench_bot",
-                    send_overall_per_second=10**6,
-                    send_group_per_minute=10**9,
-                    send_private_burst=10**6,
-                )
+                settings = unlimited(api, url)
                 await seed(settings, args.cases, topics_open=topics_open)
                 before = rss_mb()
-                result = await homeward(api, settings, users, per_user)
+                result = await homeward(api, settings, users, per_user, rate=rate)
                 name = f"Homeward, {kind}, {'topics open' if topics_open else 'new topics'}"
                 rows.append((name, result, rss_mb() - before))
+            # The same seeded database, Homeward's dispatcher, the baseline's handler.
+            result = await homeward(api, settings, users, per_user, rate=rate, first=copy_router())
+            rows.append((f"Homeward's stack, copy handler, {kind}", result, 0.0))
         await api.stop()
     total = args.cases * per_user
-    print(f"{args.cases} cases, {total} messages, one group")
+    pace = "all at once" if rate is None else f"{rate:g} a second"
+    print(f"{args.cases} cases, {total} messages ({pace}), one group")
     print(f"{'':40} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'vs base':>8} {'MB':>6}")
     base = rows[0][1]["messages_per_s"]
     for name, row, memory in rows:
@@ -368,6 +420,7 @@ def main() -> None:
     c.add_argument("--cases", type=int, default=10_000)
     c.add_argument("--messages", type=int, default=20_000)
     c.add_argument("--database", action="append", choices=["sqlite", "postgresql"])
+    c.add_argument("--rate", type=float, help="messages a second, instead of all at once")
     lim = sub.add_parser("limits")
     lim.add_argument("--scale", type=float, default=60)
     args = parser.parse_args()
