@@ -159,6 +159,27 @@ async def test_an_answer_edited_while_it_is_being_sent_is_edited_at_the_returnee
     assert edit["text"] == "We pay 350.\n\n— IOM RO"
 
 
+async def test_an_edit_of_an_answer_held_for_a_blocked_returnee_follows_when_they_are_back(inbox):
+    api = inbox.api
+    thread = await first_topic(inbox)
+    api.pause("sendMessage", chat_id=501)
+    answer = await staff_ana(inbox).send("We pay 300.", group=GROUP, topic=thread)
+    assert await eventually(lambda: asyncio.sleep(0, api.held))
+    fixed = dict(answer, text="We pay 350.", edit_date=answer["date"] + 30)
+    await api.handled(await api.push_update("edited_message", fixed))
+    api.blocked.add(501)  # Telegram refuses the answer: it is held, and its edit with it
+    api.resume()
+    blocked = notice_text(inbox.app.i18n, "ro", "returnee_blocked", {})
+    await api.wait_for(lambda c: c.method == "sendMessage" and c.get("text") == blocked)
+    api.blocked.discard(501)
+    mark = len(api.calls)
+    await inbox.user(501).send("Sorry, I am back")
+    sent = await relayed(api, "sendMessage", 501, mark, text="We pay 300.\n\n— IOM RO")
+    edit = await relayed(api, "editMessageText", 501, mark)
+    assert edit["message_id"] == sent.result["message_id"]
+    assert edit["text"] == "We pay 350.\n\n— IOM RO"
+
+
 async def test_outside_office_hours_the_returnee_hears_when_it_opens_once_a_day(inbox):
     api = inbox.api
     async with inbox.session() as session:

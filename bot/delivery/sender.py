@@ -325,10 +325,13 @@ class Sender:
         case = await self._case(session, item.case_id)
         now = utcnow()
         if item.kind == "edit_follows":
-            # Its original has been delivered (it went first in this lane): correct the copy.
             assert case is not None
-            await relay.follow_edit(session, case, item)
-            item.status, item.sent_at, item.payload = OutboxStatus.SENT, now, {}
+            if await relay.held_original(session, item):
+                item.status = OutboxStatus.HELD  # released with its original, behind it
+            else:
+                # Its original went first in this lane and is delivered: correct the copy.
+                await relay.follow_edit(session, case, item)
+                item.status, item.sent_at, item.payload = OutboxStatus.SENT, now, {}
             await session.commit()
             return
         try:

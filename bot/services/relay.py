@@ -396,13 +396,16 @@ async def edited(
     by Telegram (waiting, or being sent this very moment) gets an "edit_follows" item behind it in
     its lane; when that item's turn comes the copy exists, and `follow_edit` corrects it.
     """
+    # Originals first, copies second: an original delivered in between then shows up as a copy
+    # (corrected now) instead of being missed by both looks.
+    waiting = await _waiting_originals(session, case, message)
     copies = await _copies(session, case, message)
     items = [
         await _correction(session, case, editor, message, revision, copy, header, signature)
         for copy in copies
     ]
     return items + await _edit_follows(
-        session, case, editor, message, revision, copies, header, signature
+        session, case, editor, message, revision, waiting, copies, header, signature
     )
 
 
@@ -410,9 +413,17 @@ async def follow_edit(session: AsyncSession, case: Case, follows: OutboxItem) ->
     """An edit that waited for its original to be delivered: correct the copies made before it."""
     payload: dict[str, Any] = follows.payload
     editor = await session.get(Person, follows.author_id) if follows.author_id else None
-    if editor is None:
-        return []
     message = Incoming(**payload["message"])
+    newer = await session.scalar(
+        select(OutboxItem.id).where(
+            OutboxItem.source_chat_id == message.chat_id,
+            OutboxItem.source_message_id == message.message_id,
+            OutboxItem.direction == follows.direction,
+            OutboxItem.revision > follows.revision,
+        )
+    )
+    if editor is None or newer is not None:
+        return []  # a later edit is already on its way: this one must not overwrite it
     received_at = as_utc(follows.created_at)
     return [
         await _correction(
@@ -507,27 +518,52 @@ async def _correction(
     )
 
 
+async def _waiting_originals(
+    session: AsyncSession, case: Case, message: Incoming
+) -> list[OutboxItem]:
+    """The message's own outbox items not yet delivered (waiting, or held for a returnee)."""
+    return list(
+        await session.scalars(
+            select(OutboxItem).where(
+                OutboxItem.case_id == case.id,
+                OutboxItem.source_chat_id == message.chat_id,
+                OutboxItem.source_message_id == message.message_id,
+                OutboxItem.revision == 0,
+                OutboxItem.status.in_((OutboxStatus.PENDING, OutboxStatus.HELD)),
+            )
+        )
+    )
+
+
+async def held_original(session: AsyncSession, follows: OutboxItem) -> bool:
+    """Whether the original an edit waits behind was held (its returnee blocked the bot)."""
+    message = follows.payload["message"]
+    held = await session.scalar(
+        select(OutboxItem.id).where(
+            OutboxItem.case_id == follows.case_id,
+            OutboxItem.source_chat_id == message["chat_id"],
+            OutboxItem.source_message_id == message["message_id"],
+            OutboxItem.revision == 0,
+            OutboxItem.destination == follows.destination,
+            OutboxItem.status == OutboxStatus.HELD,
+        )
+    )
+    return held is not None
+
+
 async def _edit_follows(
     session: AsyncSession,
     case: Case,
     editor: Person,
     message: Incoming,
     revision: int,
+    originals: list[OutboxItem],
     relays: list[Relay],
     header: str | None,
     signature: str | None,
 ) -> list[OutboxItem]:
     """Originals of this message not yet delivered: the edit waits behind each of them."""
     copied_to = {"topic" if r.copy_chat_id < 0 else "private" for r in relays}
-    originals = await session.scalars(
-        select(OutboxItem).where(
-            OutboxItem.case_id == case.id,
-            OutboxItem.source_chat_id == message.chat_id,
-            OutboxItem.source_message_id == message.message_id,
-            OutboxItem.revision == 0,
-            OutboxItem.status.in_((OutboxStatus.PENDING, OutboxStatus.HELD)),
-        )
-    )
     items = []
     for original in originals:
         if original.destination in copied_to:

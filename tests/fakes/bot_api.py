@@ -120,6 +120,7 @@ class FakeBotApi:
 
     async def stop(self) -> None:
         self._released.set()
+        self._resumed.set()  # a test that failed while calls were paused must still end
         if self._runner is not None:
             await self._runner.cleanup()
 
