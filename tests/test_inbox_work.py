@@ -144,7 +144,8 @@ async def test_a_photo_edited_before_it_is_copied_goes_once_as_edited(inbox):
     assert len(api.calls_to("copyMessage", chat_id=GROUP)) == 1  # no needless correction
 
 
-async def test_an_answer_edited_while_it_is_being_sent_is_edited_at_the_returnee(inbox):
+async def answer_edited_while_it_is_sent(inbox) -> None:
+    """Ana answers "We pay 300." and corrects it to 350 while Telegram has not yet answered."""
     api = inbox.api
     thread = await first_topic(inbox)
     api.pause("sendMessage", chat_id=501)
@@ -152,6 +153,11 @@ async def test_an_answer_edited_while_it_is_being_sent_is_edited_at_the_returnee
     assert await eventually(lambda: asyncio.sleep(0, api.held))
     fixed = dict(answer, text="We pay 350.", edit_date=answer["date"] + 30)
     await api.handled(await api.push_update("edited_message", fixed))
+
+
+async def test_an_answer_edited_while_it_is_being_sent_is_edited_at_the_returnee(inbox):
+    api = inbox.api
+    await answer_edited_while_it_is_sent(inbox)
     api.resume()
     sent = await relayed(api, "sendMessage", 501, text="We pay 300.\n\n— IOM RO")
     edit = await relayed(api, "editMessageText", 501)
@@ -161,12 +167,7 @@ async def test_an_answer_edited_while_it_is_being_sent_is_edited_at_the_returnee
 
 async def test_an_edit_of_an_answer_held_for_a_blocked_returnee_follows_when_they_are_back(inbox):
     api = inbox.api
-    thread = await first_topic(inbox)
-    api.pause("sendMessage", chat_id=501)
-    answer = await staff_ana(inbox).send("We pay 300.", group=GROUP, topic=thread)
-    assert await eventually(lambda: asyncio.sleep(0, api.held))
-    fixed = dict(answer, text="We pay 350.", edit_date=answer["date"] + 30)
-    await api.handled(await api.push_update("edited_message", fixed))
+    await answer_edited_while_it_is_sent(inbox)
     api.blocked.add(501)  # Telegram refuses the answer: it is held, and its edit with it
     api.resume()
     blocked = notice_text(inbox.app.i18n, "ro", "returnee_blocked", {})
