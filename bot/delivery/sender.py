@@ -504,14 +504,8 @@ class Sender:
         self, session: AsyncSession, case: Case, chat_id: int, pin: OutboxItem
     ) -> None:
         """Pin a new card now; if Telegram refuses, the queued pin item stays for later."""
-        assert case.card_message_id is not None
         try:
-            await self.call(
-                chat_id,
-                PinChatMessage(
-                    chat_id=chat_id, message_id=case.card_message_id, disable_notification=True
-                ),
-            )
+            await self._pin(chat_id, case)
         except TelegramRetryAfter:
             raise  # the message waits too; its delivery sets when to try again
         except (TelegramBadRequest, TelegramNetworkError, TelegramServerError) as error:
@@ -519,6 +513,15 @@ class Sender:
             return
         pin.status, pin.sent_at, pin.attempts = OutboxStatus.SENT, utcnow(), pin.attempts + 1
         await session.commit()
+
+    async def _pin(self, chat_id: int, case: Case) -> None:
+        assert case.card_message_id is not None
+        await self.call(
+            chat_id,
+            PinChatMessage(
+                chat_id=chat_id, message_id=case.card_message_id, disable_notification=True
+            ),
+        )
 
     async def _send(
         self,
@@ -559,12 +562,7 @@ class Sender:
             return [(item, None, 0)]
         if item.kind == "pin":
             if case is not None and case.card_message_id is not None:
-                await self.call(
-                    chat_id,
-                    PinChatMessage(
-                        chat_id=chat_id, message_id=case.card_message_id, disable_notification=True
-                    ),
-                )
+                await self._pin(chat_id, case)
             return [(item, None, 0)]
         if item.kind == "close_topic":
             await self.call(chat_id, CloseForumTopic(chat_id=chat_id, message_thread_id=thread))

@@ -398,7 +398,7 @@ async def edited(
     """
     # Originals first, copies second: an original delivered in between then shows up as a copy
     # (corrected now) instead of being missed by both looks.
-    waiting = await _waiting_originals(session, case, message)
+    waiting = await _waiting_originals(session, case.id, message)
     copies = await _copies(session, case, message)
     items = [
         await _correction(session, case, editor, message, revision, copy, header, signature)
@@ -519,13 +519,13 @@ async def _correction(
 
 
 async def _waiting_originals(
-    session: AsyncSession, case: Case, message: Incoming
+    session: AsyncSession, case_id: int, message: Incoming
 ) -> list[OutboxItem]:
     """The message's own outbox items not yet delivered (waiting, or held for a returnee)."""
     return list(
         await session.scalars(
             select(OutboxItem).where(
-                OutboxItem.case_id == case.id,
+                OutboxItem.case_id == case_id,
                 OutboxItem.source_chat_id == message.chat_id,
                 OutboxItem.source_message_id == message.message_id,
                 OutboxItem.revision == 0,
@@ -537,18 +537,14 @@ async def _waiting_originals(
 
 async def held_original(session: AsyncSession, follows: OutboxItem) -> bool:
     """Whether the original an edit waits behind was held (its returnee blocked the bot)."""
-    message = follows.payload["message"]
-    held = await session.scalar(
-        select(OutboxItem.id).where(
-            OutboxItem.case_id == follows.case_id,
-            OutboxItem.source_chat_id == message["chat_id"],
-            OutboxItem.source_message_id == message["message_id"],
-            OutboxItem.revision == 0,
-            OutboxItem.destination == follows.destination,
-            OutboxItem.status == OutboxStatus.HELD,
-        )
+    assert follows.case_id is not None
+    originals = await _waiting_originals(
+        session, follows.case_id, Incoming(**follows.payload["message"])
     )
-    return held is not None
+    return any(
+        original.status is OutboxStatus.HELD and original.destination == follows.destination
+        for original in originals
+    )
 
 
 async def _edit_follows(
