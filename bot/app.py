@@ -26,7 +26,6 @@ from bot.knowledge.base import KnowledgeBase
 from bot.languages import SHIPPED_LANGUAGES
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
-from bot.middlewares.tracking import UpdateTracker
 from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
 from bot.response_types import KeepResponseTypes
 from bot.services.invite_guard import InviteGuard
@@ -48,11 +47,16 @@ class App:
     sessionmaker: async_sessionmaker[AsyncSession]
     i18n: I18n
     sender: Sender
-    tracker: UpdateTracker
 
     async def prepare(self) -> None:
         """Everything that must happen before the first update: schema, command menus."""
+        await self.prepare_database()
+        await self.prepare_telegram()
+
+    async def prepare_database(self) -> None:
         await upgrade_to_head(self.engine)
+
+    async def prepare_telegram(self) -> None:
         await register_default_commands(self.bot, self.i18n)
 
     async def close(self) -> None:
@@ -90,7 +94,11 @@ def create_bot(settings: Settings) -> Bot:
 
 def create_app(settings: Settings) -> App:
     """Build the whole bot without touching the network or the database yet."""
-    engine = create_engine(settings.database_url, settings.update_concurrency)
+    engine = create_engine(
+        settings.database_url,
+        settings.update_concurrency,
+        busy_timeout_seconds=settings.database_busy_timeout_seconds,
+    )
     sessionmaker = create_sessionmaker(engine)
     i18n = create_i18n(settings.default_locale)
     storage, isolation = _fsm_storage(settings, sessionmaker)
@@ -105,9 +113,7 @@ def create_app(settings: Settings) -> App:
     dispatcher["invite_guard"] = InviteGuard(
         settings.invite_attempts, settings.invite_attempts_window_seconds
     )
-    # Order matters: tracking first, then a session, then who is speaking, then their language.
-    tracker = UpdateTracker()
-    dispatcher.update.outer_middleware(tracker)
+    # Order matters: a session first, then who is speaking, then their language.
     dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker))
     dispatcher.update.outer_middleware(IdentityMiddleware())
     bot = create_bot(settings)
@@ -133,7 +139,6 @@ def create_app(settings: Settings) -> App:
         bot=bot,
         dispatcher=dispatcher,
         sender=sender,
-        tracker=tracker,
         engine=engine,
         sessionmaker=sessionmaker,
         i18n=i18n,

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.knowledge.content import ContentError
+from bot.log_privacy import protect_handlers
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -59,8 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    protect_handlers(())  # token-shaped strings are hidden even before settings are read
     try:
         settings = load_settings()
+        protect_handlers(settings.secrets())
         if args.command == "run":
             from bot.runner import run_polling
 

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     telegram_api_base: str = _PRODUCTION_BASE
     # Next to the code, not the working directory, so every command finds the same database.
     database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'homeward.db'}"
+    # SQLite only: how long a write waits for another one's lock before the update is tried again.
+    database_busy_timeout_seconds: float = Field(default=30.0, gt=0)
     redis_url: str | None = None
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None
@@ -91,6 +93,14 @@ class Settings(BaseSettings):
                 "BOT_TOKEN is not set: create a bot with @BotFather and set BOT_TOKEN"
             )
         return self.bot_token.get_secret_value()
+
+    def secrets(self) -> list[str]:
+        """What must never appear in a log."""
+        return [
+            secret.get_secret_value()
+            for secret in (self.bot_token, self.webhook_secret)
+            if secret is not None
+        ]
 
     def require_webhook(self) -> tuple[str, str]:
         if self.webhook_url is None:

@@ -15,3 +15,18 @@ def describe_failure(error: BaseException) -> str:
 
 def log_failure(logger: logging.Logger, what: str, error: BaseException) -> None:
     logger.error("%s failed: %s", what, describe_failure(error))
+
+
+def is_transient(error: BaseException) -> bool:
+    """A failure that says nothing about the update itself: the database was locked, read-only,
+    restarting or out of connections. Such an update is tried again, never counted as handled."""
+    # Imported here so that importing this module stays cheap for the command line.
+    from sqlalchemy import exc
+
+    if isinstance(error, exc.DBAPIError):
+        # OperationalError (locked, read-only, server gone), InterfaceError, or any driver error
+        # that cost the connection.
+        return isinstance(error, exc.OperationalError | exc.InterfaceError) or bool(
+            error.connection_invalidated
+        )
+    return isinstance(error, exc.TimeoutError | exc.DisconnectionError | ConnectionError)

@@ -9,6 +9,7 @@ from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from sqlalchemy import inspect
 
 from bot.languages import SHIPPED_LANGUAGES, normalise, pick_shipped
 from bot.paths import LOCALES_DIR
@@ -49,8 +50,13 @@ class PersonLocaleMiddleware(I18nMiddleware):
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         person: Person | None = data.get("person")
-        if person is not None and person.language in SHIPPED_LANGUAGES:
-            return person.language
+        if person is not None:
+            # Never a database read here: on the error path the update's session is gone, and
+            # an expired person would be loaded again from a database that may be what failed.
+            expired = "language" in inspect(person).unloaded
+            language = data.get("person_language") if expired else person.language
+            if language in SHIPPED_LANGUAGES:
+                return str(language)
         user: User | None = data.get("event_from_user")
         language = normalise(user.language_code) if user else None
         return pick_shipped(language, self.i18n.default_locale)

@@ -3,65 +3,114 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.webhook.aiohttp_server import setup_application
 from aiohttp import web
 
 from bot.app import ALLOWED_UPDATES, App, create_app
 from bot.config import Settings
+from bot.intake.polling import Backoff, Poller
+from bot.intake.webhook import WebhookIntake
 
 logger = logging.getLogger(__name__)
 
+# aiohttp waits this long for webhook requests still being handled, then drops them unanswered
+# (so Telegram sends them again): Docker and systemd kill about ten seconds after SIGTERM.
+WEBHOOK_STOP_GRACE_SECONDS = 8.0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _wait(seconds: float, stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def until_telegram_answers(
+    settings: Settings, stop: asyncio.Event, what: Callable[[], Awaitable[object]]
+) -> bool:
+    """Do `what` (calls to the Bot API), trying again with back-off while Telegram cannot be
+    reached; False if a stop came first. One line per try, naming the host only (never the URL,
+    which holds the token)."""
+    host = urlsplit(settings.telegram_api_base).hostname
+    backoff = Backoff(first=1.0, longest=60.0)
+    while not stop.is_set():
+        try:
+            await what()
+        except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
+            wait = backoff.next()
+            logger.warning(
+                "the Bot API at %s cannot be reached (%s); trying again in %.0f s",
+                host,
+                type(error).__name__,
+                wait,
+            )
+            await _wait(wait, stop)
+            continue
+        return True
+    return False
+
 
 async def run_polling(settings: Settings) -> None:
+    stop = _stop_on_signals()
     app = create_app(settings)
     try:
-        await app.prepare()
-        # A webhook left over from webhook mode would make getUpdates fail.
-        await app.bot.delete_webhook(drop_pending_updates=False)
-        logger.info("polling %s", urlsplit(settings.telegram_api_base).hostname)
-        await app.dispatcher.start_polling(
-            app.bot,
-            allowed_updates=ALLOWED_UPDATES,
-            handle_signals=True,
-            close_bot_session=False,
-            tasks_concurrency_limit=settings.update_concurrency,
-        )
-        await _confirm_finished_updates(app)
+        await app.prepare_database()
+
+        async def prepare_telegram() -> None:
+            await app.prepare_telegram()
+            # A webhook left over from webhook mode would make getUpdates fail.
+            await app.bot.delete_webhook(drop_pending_updates=False)
+
+        if not await until_telegram_answers(settings, stop, prepare_telegram):
+            return
+        await serve_polling(app, stop)
     finally:
         await app.close()
-    logger.info("stopped")
+        logger.info("stopped")
 
 
-async def _confirm_finished_updates(app: App) -> None:
-    """Let updates still being handled finish, then tell Telegram they are done.
-
-    Long polling confirms an update only with the next getUpdates call; without this, the
-    updates handled just before a stop would be delivered again after the restart.
-    """
+async def serve_polling(
+    app: App, stop: asyncio.Event, *, polling_timeout: int = 30, concurrency: int | None = None
+) -> None:
+    """Poll until `stop` is set, with the dispatcher's startup and shutdown around it."""
+    dispatcher, bot = app.dispatcher, app.bot
+    workflow = {**dispatcher.workflow_data, "dispatcher": dispatcher, "bots": [bot]}
+    poller = Poller(
+        bot,
+        dispatcher,
+        concurrency=concurrency or app.settings.update_concurrency,
+        allowed_updates=ALLOWED_UPDATES,
+        polling_timeout=polling_timeout,
+        retry=Backoff(first=1.0, longest=30.0),
+        stop=stop,
+        bots=[bot],
+    )
+    await dispatcher.emit_startup(bot=bot, **workflow)
+    logger.info("polling %s", urlsplit(app.settings.telegram_api_base).hostname)
     try:
-        async with asyncio.timeout(10):
-            await app.tracker.wait_idle()
-    except TimeoutError:
-        logger.warning("stopping with %s updates still being handled", app.tracker.in_flight)
-        return
-    if app.tracker.last_finished is not None:
-        # limit=1 and no wait: confirms what was handled without taking anything new.
-        await app.bot.get_updates(offset=app.tracker.last_finished + 1, limit=1, timeout=0)
+        await poller.run()
+    finally:
+        await dispatcher.emit_shutdown(bot=bot, **workflow)
 
 
 def webhook_application(settings: Settings, secret: str, path: str) -> tuple[web.Application, App]:
     """The aiohttp application serving Telegram's webhook calls; exposed for tests."""
     app = create_app(settings)
     web_app = web.Application()
-    # Handle before answering: if handling fails, Telegram gets an error and delivers again,
-    # instead of the update being lost after an early 200.
-    SimpleRequestHandler(
-        dispatcher=app.dispatcher, bot=app.bot, secret_token=secret, handle_in_background=False
-    ).register(web_app, path=path)
+    WebhookIntake(app.dispatcher, app.bot, secret, bots=[app.bot]).register(web_app, path)
     setup_application(web_app, app.dispatcher, bot=app.bot)
     return web_app, app
 
@@ -69,30 +118,30 @@ def webhook_application(settings: Settings, secret: str, path: str) -> tuple[web
 async def run_webhook(settings: Settings) -> None:
     url, secret = settings.require_webhook()
     path = urlsplit(url).path or "/"
+    stop = _stop_on_signals()
     web_app, app = webhook_application(settings, secret, path)
-    runner = web.AppRunner(web_app, handle_signals=False)
+    runner = web.AppRunner(
+        web_app, handle_signals=False, shutdown_timeout=WEBHOOK_STOP_GRACE_SECONDS
+    )
     try:
-        await app.prepare()
+        await app.prepare_database()
         await runner.setup()
         await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
-        await app.bot.set_webhook(
-            url,
-            secret_token=secret,
-            allowed_updates=ALLOWED_UPDATES,
-            drop_pending_updates=False,
-            max_connections=settings.update_concurrency,
-        )
-        logger.info("webhook server on %s:%s", settings.webhook_host, settings.webhook_port)
-        await _until_stopped()
+
+        async def prepare_telegram() -> None:
+            await app.prepare_telegram()
+            await app.bot.set_webhook(
+                url,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+                max_connections=settings.update_concurrency,
+            )
+
+        if await until_telegram_answers(settings, stop, prepare_telegram):
+            logger.info("webhook server on %s:%s", settings.webhook_host, settings.webhook_port)
+            await stop.wait()
     finally:
         await runner.cleanup()
         await app.close()
-    logger.info("stopped")
-
-
-async def _until_stopped() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        logger.info("stopped")

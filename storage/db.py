@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import event
@@ -14,17 +15,35 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def create_engine(database_url: str, concurrency: int = 8) -> AsyncEngine:
-    """An engine whose pool holds enough connections for `concurrency` updates at once."""
+def private_sqlite_file(database: str) -> None:
+    """Its folder 0700 when created here, the file itself 0600: only the bot's user reads them.
+    SQLite gives its -wal and -shm files the database file's mode."""
+    path = Path(database).expanduser()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
+def create_engine(
+    database_url: str, concurrency: int = 8, *, busy_timeout_seconds: float = 30.0
+) -> AsyncEngine:
+    """An engine whose pool holds enough connections for `concurrency` updates at once.
+
+    Statement parameters are hidden from its errors: they hold what people wrote.
+    """
     url = make_url(database_url)
     pool = {"pool_size": 2 * concurrency, "max_overflow": concurrency}
     if url.get_backend_name() == "sqlite":
         database = url.database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         in_memory = not database or database == ":memory:"
+        if database and not in_memory:
+            private_sqlite_file(database)
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, **({} if in_memory else pool)
+            url,
+            connect_args={"timeout": busy_timeout_seconds},
+            hide_parameters=True,
+            **({} if in_memory else pool),
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -38,7 +57,7 @@ def create_engine(database_url: str, concurrency: int = 8) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **pool)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

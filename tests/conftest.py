@@ -13,8 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from bot.app import ALLOWED_UPDATES, App, create_app
+from bot.app import App, create_app
 from bot.config import Settings
+from bot.runner import serve_polling
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
 from tests.fakes.bot_api import FakeBotApi
@@ -124,23 +125,18 @@ class RunningBot:
         await self.app.prepare()
         polling_started = asyncio.Event()
         self.app.dispatcher.startup.register(polling_started.set)
+        self._stop = asyncio.Event()
+        # The bot's own intake, one update at a time so that tests read like a conversation.
         self._task = asyncio.create_task(
-            self.app.dispatcher.start_polling(
-                self.app.bot,
-                handle_signals=False,
-                close_bot_session=False,
-                handle_as_tasks=False,
-                polling_timeout=1,
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            serve_polling(self.app, self._stop, polling_timeout=1, concurrency=1)
         )
         await asyncio.wait_for(polling_started.wait(), 10)
 
     async def stop(self) -> None:
         if self._task is not None:
-            await self.app.dispatcher.stop_polling()
+            self._stop.set()
             await self.api.wake_pollers()
-            await asyncio.wait_for(self._task, 10)
+            await asyncio.wait_for(self._task, 20)
         # Every session was closed: a connection still out was leaked by some code path.
         leaked = self.app.engine.pool.checkedout()
         await self.app.close()

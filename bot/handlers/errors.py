@@ -1,4 +1,5 @@
-"""Errors: stale dialog buttons get a kind answer; anything else is logged without content."""
+"""Errors: stale dialog buttons get a kind answer; lasting failures are logged without content;
+transient ones (the database) go back to the intake to be tried again."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aiogram_dialog import DialogManager
 from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.failures import log_failure
+from bot.failures import is_transient, log_failure
 from dialogs.home import show_home
 from storage.models import Person, Role
 
@@ -41,10 +42,16 @@ async def unexpected(event: ErrorEvent) -> None:
     log_failure(logger, f"update {event.update.update_id}", event.exception)
 
 
+def lasting(event: ErrorEvent) -> bool:
+    """A failure of the update itself. A transient one (the database) is left unanswered, so it
+    reaches the intake, which has the update tried again instead of counting it as handled."""
+    return not is_transient(event.exception)
+
+
 def build_router() -> Router:
     router = Router(name="errors")
     router.errors.register(
         stale_button, ExceptionTypeFilter(UnknownIntent, OutdatedIntent, UnknownState)
     )
-    router.errors.register(unexpected)
+    router.errors.register(unexpected, lasting)
     return router

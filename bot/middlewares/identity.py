@@ -22,4 +22,6 @@ class IdentityMiddleware(BaseMiddleware):
         person = await find_by_telegram_id(session, user.id) if user and not user.is_bot else None
         data["person"] = person
         data["role"] = person.role if person else None
+        # Kept apart from the person, whose attributes expire with a failed transaction.
+        data["person_language"] = person.language if person else None
         return await handler(event, data)

@@ -131,7 +131,7 @@ class FakeBotApi:
     # ---- what tests feed in ----------------------------------------------------------------
     async def push_update(self, kind: str, payload: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
-        if kind in ("message", "edited_message"):
+        if kind in ("message", "edited_message") and isinstance(payload.get("chat"), dict):
             self.user_messages[(payload["chat"]["id"], payload["message_id"])] = payload
         async with self._new_update:
             self._updates.append({"update_id": update_id, kind: payload})

@@ -1,0 +1,34 @@
+"""Handling one update, and telling whether it is done or must be tried again."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+
+from bot.failures import describe_failure, is_transient
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    HANDLED = "handled"  # done, or failed for a reason that trying again would not change
+    TRY_AGAIN = "try again"  # the database failed: the update must not be confirmed yet
+
+
+async def handle(dispatcher: Dispatcher, bot: Bot, update: Update, **data: Any) -> Outcome:
+    """Feed one update to the dispatcher. Errors router answers lasting failures; transient ones
+    (the database) come back here, so the update is not lost."""
+    try:
+        await dispatcher.feed_update(bot, update, **data)
+    except Exception as error:  # noqa: BLE001 - whatever failed, the update's fate is decided here
+        if is_transient(error):
+            logger.warning(
+                "update %s will be tried again: %s", update.update_id, describe_failure(error)
+            )
+            return Outcome.TRY_AGAIN
+        logger.error("update %s failed: %s", update.update_id, describe_failure(error))
+    return Outcome.HANDLED
