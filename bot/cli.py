@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG: never, whatever the level.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     protect_handlers(())  # token-shaped strings are hidden even before settings are read
     try:
         settings = load_settings()

@@ -46,3 +46,41 @@ async def test_a_crashing_handler_logs_no_message_text(fake_api, sqlite_url, cap
         await bot.stop()
     assert "RuntimeError" in caplog.text  # the failure itself is logged
     assert "Strada Lunga" not in caplog.text
+
+
+def test_the_log_filter_hides_the_token_the_secret_and_what_exceptions_say():
+    """Whatever logger a record comes from (aiohttp quoting a URL, SQLAlchemy quoting
+    parameters), the handler writes neither the secrets nor an exception's message."""
+    from bot.log_privacy import PrivacyFilter
+
+    token = "123456789:AAsecret-part-of-the-token_1234567"
+    statement = "INSERT ... ('They found me in Craiova',)"
+    written: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            written.append(self.format(record))
+
+    handler = Keep()
+    handler.addFilter(PrivacyFilter([token, "webhook-secret-value"]))
+    logger = logging.getLogger("test.privacy")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            try:
+                raise ValueError(statement)
+            except ValueError as inner:
+                raise ConnectionError(f"http://x/bot{token}/getMe redirected") from inner
+        except ConnectionError:
+            logger.exception("request to %s failed", f"http://x/bot{token}/getMe")
+        logger.warning(
+            "secret %s, another token 987654321:ZZotherSecretOtherSecret99", "webhook-secret-value"
+        )
+    finally:
+        logger.removeHandler(handler)
+    text = "\n".join(written)
+    assert "ConnectionError (message withheld)" in text
+    assert "ValueError (message withheld)" in text
+    for private in (token, "AAsecret", "Craiova", "webhook-secret-value", "ZZotherSecret"):
+        assert private not in text
