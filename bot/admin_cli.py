@@ -11,7 +11,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
 
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import ConfigError, Settings
@@ -177,11 +176,19 @@ async def _case_list(session: AsyncSession, a: argparse.Namespace, _: Settings) 
 async def _bot_username(settings: Settings) -> str:
     if settings.bot_username:
         return settings.bot_username.lstrip("@")
+    # The Telegram framework is imported only here: every other command answers without it.
+    from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+
     from bot.app import create_bot
 
     bot = create_bot(settings)
     try:
         me = await bot.get_me()
+    except (TelegramAPIError, TelegramNetworkError) as error:
+        raise RuleViolation(
+            f"Telegram did not answer getMe ({type(error).__name__}); "
+            "set BOT_USERNAME or check BOT_TOKEN"
+        ) from None
     finally:
         await bot.session.close()
     if not me.username:
@@ -383,14 +390,6 @@ async def run_admin(settings: Settings, args: argparse.Namespace) -> int:
             except (RuleViolation, ConfigError) as error:
                 await session.rollback()
                 print(f"error: {error}", file=sys.stderr)
-                return 2
-            except (TelegramAPIError, TelegramNetworkError) as error:
-                await session.rollback()
-                print(
-                    f"error: Telegram did not answer getMe ({type(error).__name__}); "
-                    "set BOT_USERNAME or check BOT_TOKEN",
-                    file=sys.stderr,
-                )
                 return 2
             await session.commit()
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Self
 
-from aiogram.client.telegram import PRODUCTION
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,7 +12,8 @@ from bot.paths import PROJECT_ROOT
 
 # Telegram bot tokens look like "123456789:AA..." (numeric bot id, colon, secret part).
 _TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
-_PRODUCTION_BASE = PRODUCTION.base.split("/bot{token}")[0]
+# Telegram's own server; spelled out so that reading settings does not import the framework.
+_PRODUCTION_BASE = "https://api.telegram.org"
 
 
 class ConfigError(Exception):

@@ -12,15 +12,11 @@ from babel.messages.pofile import read_po
 from sqlalchemy import inspect
 
 from bot.languages import SHIPPED_LANGUAGES, normalise, pick_shipped
+from bot.marks import N_ as N_
 from bot.paths import LOCALES_DIR
 from storage.models import Person
 
 DOMAIN = "messages"
-
-
-def N_(msgid: str) -> str:
-    """Marks a message id for extraction where it is defined apart from where it is shown."""
-    return msgid
 
 
 def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> list[Path]:

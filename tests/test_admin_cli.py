@@ -357,3 +357,30 @@ def test_budget_payouts_and_knowledge_settings_from_the_command_line(cli, databa
         return result
 
     assert asyncio.run(read()) == ("+40 21 000", "suggest", [Decimal("600.00")])
+
+
+def test_commands_that_only_touch_the_database_do_not_load_the_telegram_framework(tmp_path):
+    """Importing aiogram's types took 3-4 of the 6 seconds every admin command used to take."""
+    import os
+    import subprocess
+    import sys
+
+    from bot.paths import PROJECT_ROOT
+
+    program = (
+        "import sys\n"
+        "from bot.cli import main\n"
+        "main(['admin', 'office', 'list'])\n"
+        "main(['admin', 'case', 'list'])\n"
+        "print('aiogram loaded' if any(m.startswith('aiogram') for m in sys.modules) else 'lean')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'hw.db'}",
+        PYTHONPATH=str(PROJECT_ROOT),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "lean"

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from babel.dates import get_timezone, get_timezone_location
 
 from bot.formatting import format_money, format_number, opening_hours_text
-from bot.i18n import N_
+from bot.marks import N_
 from bot.services.budget import Remaining, total_of
 from storage.models import BudgetCategory, Office, PaidAs
 
