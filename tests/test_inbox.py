@@ -67,6 +67,21 @@ async def eventually(read, timeout: float = 5.0):
         await asyncio.sleep(0.05)
 
 
+async def delivered(bot: RunningBot, chat_id: int, copy_message_id: int) -> None:
+    """Wait until the sender has recorded a copy it made (it commits just after Telegram answers),
+    so that a reply to it can be matched."""
+
+    async def recorded():
+        async with bot.session() as session:
+            return await session.scalar(
+                select(Relay.id).where(
+                    Relay.copy_chat_id == chat_id, Relay.copy_message_id == copy_message_id
+                )
+            )
+
+    assert await eventually(recorded), "the copy was never recorded"
+
+
 async def case_row(bot: RunningBot, code: str = "RO-0007") -> Case:
     async with bot.session() as session:
         return await session.scalar(
@@ -169,6 +184,7 @@ async def test_replies_are_kept_both_ways(inbox):
     question = await maria.send("Is a receipt from the market enough?")
     copy = await relayed(api, "copyMessage", GROUP)
     thread = (await case_row(inbox)).topic_id
+    await delivered(inbox, GROUP, copy.result["message_id"])
     ana = staff_ana(inbox)
     staff_answer = await ana.send(
         "Yes, if it shows the price.",
@@ -181,6 +197,7 @@ async def test_replies_are_kept_both_ways(inbox):
         api, "sendMessage", 501, text="Yes, if it shows the price.\n\n— IOM RO"
     )
     assert to_maria["reply_parameters"]["message_id"] == question["message_id"]
+    await delivered(inbox, 501, to_maria.result["message_id"])
     mark = len(api.calls)
     await maria.send("Thank you!", reply_to=to_maria.result["message_id"])
     back = await relayed(api, "copyMessage", GROUP, mark)
@@ -208,6 +225,7 @@ async def test_counsellor_round_trip(inbox):
     assert header["text"] == said_by.format(name="Mette", organisation="CMM") + (
         "\nHow is she settling in?"
     )
+    await delivered(inbox, GROUP, header.result["message_id"])
     ana = staff_ana(inbox)
     mark = len(api.calls)
     await ana.send(
