@@ -9,6 +9,8 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import types
+import typing
 import warnings
 from dataclasses import dataclass, field
 from functools import cache
@@ -98,6 +100,23 @@ def _from_file(path: Path) -> ApiSpec:
     )
 
 
+def _spec_type_names(returning: Any) -> tuple[str, ...]:
+    """aiogram's result type in the specification's words: "Boolean", "Message",
+    "Array of Update"; a union gives each of its members."""
+    origin = typing.get_origin(returning)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(
+            name for member in typing.get_args(returning) for name in _spec_type_names(member)
+        )
+    if origin is list:
+        (item,) = typing.get_args(returning)
+        return tuple(f"Array of {name}" for name in _spec_type_names(item))
+    scalars = {bool: "Boolean", int: "Integer", str: "String", float: "Float"}
+    if returning in scalars:
+        return (scalars[returning],)
+    return (getattr(returning, "__name__", str(returning)),)
+
+
 def _from_aiogram() -> ApiSpec:
     from aiogram import methods as aiogram_methods
     from aiogram.methods.base import TelegramMethod
@@ -114,6 +133,7 @@ def _from_aiogram() -> ApiSpec:
             name=api_name,
             required=frozenset(n for n, f in model_fields.items() if f.is_required()),
             known=frozenset(model_fields),
+            returns=_spec_type_names(cls.__returning__),
         )
     return ApiSpec(source="aiogram's method models (fallback)", methods=specs, types={})
 
