@@ -24,6 +24,7 @@ from bot.handlers.unknown import build_fallback_router
 from bot.i18n import PersonLocaleMiddleware, create_i18n
 from bot.knowledge.base import KnowledgeBase
 from bot.languages import SHIPPED_LANGUAGES
+from bot.leadership import Leadership, LeaderWork, SingleProcessLock, sqlite_database
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
 from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
@@ -47,6 +48,8 @@ class App:
     sessionmaker: async_sessionmaker[AsyncSession]
     i18n: I18n
     sender: Sender
+    leadership: Leadership
+    process_lock: SingleProcessLock | None = None
 
     async def prepare(self) -> None:
         """Everything that must happen before the first update: schema, command menus."""
@@ -54,6 +57,12 @@ class App:
         await self.prepare_telegram()
 
     async def prepare_database(self) -> None:
+        """The schema, and on SQLite the promise that no other process uses the file."""
+        database = sqlite_database(self.settings.database_url)
+        if database is not None and self.process_lock is None:
+            lock = SingleProcessLock(database)
+            lock.acquire()
+            self.process_lock = lock
         await upgrade_to_head(self.engine)
 
     async def prepare_telegram(self) -> None:
@@ -64,6 +73,9 @@ class App:
         await self.dispatcher.fsm.events_isolation.close()
         await self.bot.session.close()
         await self.engine.dispose()
+        if self.process_lock is not None:
+            self.process_lock.release()
+            self.process_lock = None
 
 
 def _fsm_storage(
@@ -127,8 +139,11 @@ def create_app(settings: Settings) -> App:
     )
     dispatcher["sender"] = sender
     dispatcher["once"] = Once()
-    dispatcher.startup.register(sender.start)
-    dispatcher.shutdown.register(sender.stop)
+    # Every process handles updates; only the leader sends (Telegram's limits are per bot).
+    leadership = Leadership(engine)
+    leader_work = LeaderWork(leadership, sender.start, sender.stop)
+    dispatcher.startup.register(leader_work.startup)
+    dispatcher.shutdown.register(leader_work.shutdown)
 
     dispatcher.include_routers(build_router(), dialogs_router(), build_fallback_router())
     setup_dialogs(dispatcher, events_isolation=isolation)
@@ -139,6 +154,7 @@ def create_app(settings: Settings) -> App:
         bot=bot,
         dispatcher=dispatcher,
         sender=sender,
+        leadership=leadership,
         engine=engine,
         sessionmaker=sessionmaker,
         i18n=i18n,

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.knowledge.content import ContentError
+from bot.leadership import AnotherProcessRuns
 from bot.log_privacy import protect_handlers
 
 
@@ -90,5 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ContentError as error:
         print(error, file=sys.stderr)
+        return 2
+    except AnotherProcessRuns as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
