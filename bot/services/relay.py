@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.delivery.split import utf16_length
 from bot.services.clock import as_utc, utcnow
 from storage.models import (
     Case,
@@ -45,11 +46,6 @@ class Incoming:
     text: str | None = None
     entities: list[dict[str, Any]] = field(default_factory=list)
     sent_at: int | None = None  # Unix time the person sent it
-
-
-def utf16_length(text: str) -> int:
-    """Telegram counts entity offsets in UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _shifted(entities: list[dict[str, Any]], by: int) -> list[dict[str, Any]]:
