@@ -97,6 +97,7 @@ async def fake_api() -> AsyncIterator[FakeBotApi]:
     yield api
     await api.stop()
     assert not api.violations, "calls that break the Bot API spec:\n" + "\n".join(api.violations)
+    assert not api.refused_texts, f"Telegram refused texts or captions: {api.refused_texts}"
     assert not api.calls_to("forwardMessage"), "the bot must copy, never forward"
     assert not api.names_in_groups(), "a Telegram name reached a staff group"
 

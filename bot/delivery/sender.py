@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from bot.delivery.limits import Limits
+from bot.delivery.split import CAPTION_LIMIT, TEXT_LIMIT, Part, split, split_head, utf16_length
 from bot.delivery.texts import (
     case_card,
     copyable,
@@ -67,6 +68,10 @@ MAX_BACKOFF_SECONDS = 300
 HEADS_PER_QUERY = 500
 LANES_FRESH_SECONDS = 1.0  # lanes found by one query are launched for at most this long
 MAX_ATTEMPTS = 12  # unexpected failures only; Telegram's own refusals are handled apart
+
+
+def _entities(entities: list[dict[str, Any]]) -> list[MessageEntity] | None:
+    return [MessageEntity(**entity) for entity in entities] or None
 
 
 def _thread_gone(error: TelegramBadRequest) -> bool:
@@ -379,7 +384,9 @@ class Sender:
             )
             await session.commit()
             return
+        done: dict[int, OutboxItem] = {}
         for item_done, source_id, copy_id in delivered:
+            # One row per message sent: a reply to any part of a text sent in parts finds it.
             if case is not None and source_id is not None:
                 session.add(
                     Relay(
@@ -393,6 +400,8 @@ class Sender:
                         at=now,
                     )
                 )
+            done[item_done.id] = item_done
+        for item_done in done.values():
             item_done.status = OutboxStatus.SENT
             item_done.sent_at = now
             item_done.attempts += 1
@@ -588,16 +597,9 @@ class Sender:
             )
             return [(item, None, 0)]
         if item.kind == "text":
-            sent = await self.call(
-                chat_id,
-                SendMessage(
-                    **common,
-                    text=payload["text"],
-                    entities=[MessageEntity(**e) for e in payload.get("entities", [])] or None,
-                    reply_parameters=reply,
-                ),
-            )
-            return [(item, payload.get("message_id"), sent.message_id)]
+            parts = split(payload["text"], payload.get("entities", []), TEXT_LIMIT)
+            sent = await self._send_parts(session, item, chat_id, common, parts, reply)
+            return [(item, payload.get("message_id"), message_id) for message_id in sent]
         if payload.get("header"):
             await self.call(chat_id, SendMessage(**common, text=payload["header"]))
         if payload.get("media_group_id"):
@@ -606,19 +608,79 @@ class Sender:
             combined = await self._send_combined(session, item, case, chat_id, common)
             if combined:
                 return combined
-        copy = await self.call(
-            chat_id,
-            CopyMessage(
-                **common,
-                from_chat_id=payload["from_chat_id"],
-                message_id=payload["message_id"],
-                caption=payload.get("caption"),
-                caption_entities=[MessageEntity(**e) for e in payload.get("caption_entities", [])]
-                or None,
-                reply_parameters=reply,
-            ),
-        )
-        return [(item, payload["message_id"], copy.message_id)]
+        caption: Part | None = None
+        rest: list[Part] = []
+        if payload.get("caption") is not None:
+            # Too long with the bot's additions: the longest caption that fits goes with the
+            # media, the rest (the signature, say) follows as a text replying to it.
+            caption, after = split_head(
+                payload["caption"], payload.get("caption_entities", []), CAPTION_LIMIT
+            )
+            if after is not None:
+                rest = split(after.text, after.entities, TEXT_LIMIT)
+        sent = list(payload.get("sent", []))
+        if not sent:
+            copy = await self.call(
+                chat_id,
+                CopyMessage(
+                    **common,
+                    from_chat_id=payload["from_chat_id"],
+                    message_id=payload["message_id"],
+                    caption=caption.text if caption else None,
+                    caption_entities=_entities(caption.entities if caption else []),
+                    reply_parameters=reply,
+                ),
+            )
+            sent = [copy.message_id]
+            if rest:
+                self._progress(item, sent)
+                await session.commit()
+        if rest:
+            to_copy = ReplyParameters(message_id=sent[0], allow_sending_without_reply=True)
+            sent = await self._send_parts(session, item, chat_id, common, rest, to_copy, after=1)
+        return [(item, payload["message_id"], message_id) for message_id in sent]
+
+    @staticmethod
+    def _progress(item: OutboxItem, sent: list[int]) -> None:
+        """Note in the item which of its messages Telegram has: a retry goes on from there."""
+        item.payload = {**item.payload, "sent": list(sent)}
+
+    async def _send_parts(
+        self,
+        session: AsyncSession,
+        item: OutboxItem,
+        chat_id: int,
+        common: dict[str, Any],
+        parts: list[Part],
+        reply: ReplyParameters | None,
+        *,
+        after: int = 0,
+    ) -> list[int]:
+        """Send a text's parts in order, the first replying as asked; return the ids of all the
+        item's messages, including the `after` sent before the text (a copy whose caption it
+        goes on).
+
+        Each part sent is noted in the item, so a part refused for a moment (429, a network
+        error) is tried again without sending the ones before it twice.
+        """
+        sent: list[int] = list(item.payload.get("sent", []))
+        for number, part in enumerate(parts):
+            if after + number < len(sent):
+                continue  # Telegram has it already
+            message = await self.call(
+                chat_id,
+                SendMessage(
+                    **common,
+                    text=part.text,
+                    entities=_entities(part.entities),
+                    reply_parameters=reply if number == 0 else None,
+                ),
+            )
+            sent.append(message.message_id)
+            if number < len(parts) - 1:
+                self._progress(item, sent)
+                await session.commit()
+        return sent
 
     async def _send_combined(
         self,
@@ -652,7 +714,7 @@ class Sender:
                 break  # keep the order: stop at the first message that cannot join
             at = datetime.fromtimestamp(combinable.get("at") or 0, tz=zone)
             line = f"[{at:%H:%M}] {combinable['text']}"
-            if sum(len(x) + 1 for x in lines) + len(line) > 4000:
+            if utf16_length("\n".join([*lines, line])) > TEXT_LIMIT:
                 break
             parts.append(part)
             lines.append(line)

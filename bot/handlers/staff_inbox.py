@@ -19,6 +19,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.sender import Sender
+from bot.delivery.split import shortened
 from bot.delivery.texts import case_card, copyable, office_locale
 from bot.handlers.incoming import describe, is_relayable, revision
 from bot.handlers.location import LocationAnswer
@@ -38,6 +39,13 @@ SAVED_REPLY_PROBLEMS = {
     saved_replies.Problem.LANGUAGE: N_("That is not a language code. Use one like ro, en or ar."),
     saved_replies.Problem.TEXT: N_("A saved reply needs a text of 1 to 3,500 characters."),
 }
+# What someone typed, quoted back in a reply, is cut to this many characters (UTF-16 units):
+# a command's argument can be as long as a whole message.
+QUOTED = 64
+
+
+def quoted(words: str) -> str:
+    return shortened(words, QUOTED)
 
 
 async def _answer(
@@ -213,7 +221,7 @@ async def assign(
             if len(matches) > 1
             else _("No staff member of {office} is called {name}. Write /assign and a name.")
         )
-        await _answer(sender, message, text.format(name=name, office=office.name))
+        await _answer(sender, message, text.format(name=quoted(name), office=office.name))
         return
     await inbox.assign(session, case, matches[0], by=person)
     await session.commit()
@@ -274,7 +282,7 @@ async def saved_reply(
     reply = await saved_replies.pick(session, office, name, language)
     if reply is None:
         await _answer(
-            sender, message, _("There is no saved reply called {name}.").format(name=name)
+            sender, message, _("There is no saved reply called {name}.").format(name=quoted(name))
         )
         return
     await _send_text_to_returnee(message, session, sender, office, case, person, reply.text)
@@ -311,9 +319,9 @@ async def _manage_saved_replies(
             removed = await saved_replies.delete(session, office, words[1], language)
             await session.commit()
             told = (
-                _("Saved reply {name} deleted.").format(name=words[1].lower())
+                _("Saved reply {name} deleted.").format(name=quoted(words[1].lower()))
                 if removed
-                else _("There is no saved reply called {name}.").format(name=words[1])
+                else _("There is no saved reply called {name}.").format(name=quoted(words[1]))
             )
     except saved_replies.SavedReplyRefused as refused:
         await session.rollback()

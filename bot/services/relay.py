@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.delivery.split import TEXT_LIMIT, utf16_length
 from bot.services.clock import as_utc, utcnow
 from storage.models import (
     Case,
@@ -47,11 +48,6 @@ class Incoming:
     sent_at: int | None = None  # Unix time the person sent it
 
 
-def utf16_length(text: str) -> int:
-    """Telegram counts entity offsets in UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
-
-
 def _shifted(entities: list[dict[str, Any]], by: int) -> list[dict[str, Any]]:
     return [{**entity, "offset": entity["offset"] + by} for entity in entities]
 
@@ -63,11 +59,14 @@ async def _reply_target(
     if message.reply_to_message_id is None or destination_chat_id is None:
         return None
     sent_from_here = await session.scalar(
-        select(Relay.copy_message_id).where(
+        select(Relay.copy_message_id)
+        .where(
             Relay.source_chat_id == message.chat_id,
             Relay.source_message_id == message.reply_to_message_id,
             Relay.copy_chat_id == destination_chat_id,
         )
+        .order_by(Relay.id)  # a message sent in parts: its first part
+        .limit(1)
     )
     if sent_from_here is not None:
         return sent_from_here
@@ -401,8 +400,8 @@ async def edited(
     waiting = await _waiting_originals(session, case.id, message)
     copies = await _copies(session, case, message)
     items = [
-        await _correction(session, case, editor, message, revision, copy, header, signature)
-        for copy in copies
+        await _correction(session, case, editor, message, revision, copy, parts, header, signature)
+        for copy, parts in _first_copies(copies)
     ]
     return items + await _edit_follows(
         session, case, editor, message, revision, waiting, copies, header, signature
@@ -433,10 +432,11 @@ async def follow_edit(session: AsyncSession, case: Case, follows: OutboxItem) ->
             message,
             follows.revision,
             copy,
+            parts,
             payload.get("header"),
             payload.get("signature"),
         )
-        for copy in await _copies(session, case, message)
+        for copy, parts in _first_copies(await _copies(session, case, message))
         # A copy by id made after the edit arrived was taken from the edited message itself.
         if not (payload.get("plain") and as_utc(copy.at) >= received_at)
     ]
@@ -445,13 +445,27 @@ async def follow_edit(session: AsyncSession, case: Case, follows: OutboxItem) ->
 async def _copies(session: AsyncSession, case: Case, message: Incoming) -> list[Relay]:
     return list(
         await session.scalars(
-            select(Relay).where(
+            select(Relay)
+            .where(
                 Relay.case_id == case.id,
                 Relay.source_chat_id == message.chat_id,
                 Relay.source_message_id == message.message_id,
             )
+            .order_by(Relay.id)
         )
     )
+
+
+def _first_copies(copies: list[Relay]) -> list[tuple[Relay, int]]:
+    """Per chat, the first message the copy was made of, and how many there were: a text too
+    long with the bot's additions went in parts (or a caption with a text after it), and an
+    earlier correction counts too. Each chat gets one correction, replying to the first."""
+    first: dict[int, Relay] = {}
+    parts: dict[int, int] = {}
+    for copy in copies:  # oldest first
+        first.setdefault(copy.copy_chat_id, copy)
+        parts[copy.copy_chat_id] = parts.get(copy.copy_chat_id, 0) + 1
+    return [(copy, parts[chat]) for chat, copy in first.items()]
 
 
 async def _correction(
@@ -461,10 +475,14 @@ async def _correction(
     message: Incoming,
     revision: int,
     original: Relay,
+    parts: int,
     header: str | None,
     signature: str | None,
 ) -> OutboxItem:
-    """The edit of one copy already made: the copy edited in place, or a marked correction."""
+    """The edit of one copy already made: the copy edited in place, or a marked correction.
+
+    In place only where the copy is one message of this text alone and the new text, with the
+    bot's additions, still fits one message; the sender splits a correction as needed."""
     text = message.text or ""
     entities = message.entities
     if header:
@@ -484,11 +502,12 @@ async def _correction(
             Relay.copy_message_id == original.copy_message_id,
         )
     )
-    if message.kind == "text" and shared == 1:
+    if message.kind == "text" and shared == 1 and parts == 1 and utf16_length(text) <= TEXT_LIMIT:
         kind = "edit_text"
         payload.update(text=text, entities=entities)
     elif message.kind == "text":
-        # The copy holds several texts combined: a marked correction follows instead.
+        # The copy holds several texts combined, or is one of several parts, or the new text
+        # is too long for one message: a marked correction follows instead.
         kind = "text"
         payload.update(
             text=f"✏️ {text}",
@@ -502,8 +521,11 @@ async def _correction(
             caption=f"✏️ {text}".strip(),
             caption_entities=_shifted(entities, utf16_length("✏️ ")),
         )
-        if original.direction in (Direction.TO_RETURNEE, Direction.TO_COUNSELLOR):
-            payload["protect"] = True
+    if kind != "edit_text" and original.direction in (
+        Direction.TO_RETURNEE,
+        Direction.TO_COUNSELLOR,
+    ):
+        payload["protect"] = True  # a fresh message, protected like the one it corrects
     destination = "topic" if original.copy_chat_id < 0 else "private"
     return await _queue(
         session,

@@ -21,6 +21,8 @@ from aiohttp import web
 from tests.fakes.spec import ApiSpec, load_spec
 
 BOT_ID = 7000001
+TEXT_LIMIT = 4096  # Telegram's, in UTF-16 code units
+CAPTION_LIMIT = 1024
 CONTENT_FIELDS = (
     "text",
     "entities",
@@ -84,6 +86,8 @@ class FakeBotApi:
         # Telegram's per-group limit, enforced with 429s when set: (calls, seconds).
         self.group_limit = group_limit
         self.refused_429 = 0
+        # Texts and captions refused (too long, empty): (method, description); none should be.
+        self.refused_texts: list[tuple[str, str]] = []
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.chats: dict[int, ChatView] = {}
@@ -337,7 +341,12 @@ class FakeBotApi:
         return message
 
     def _refusal(self, method: str, params: dict[str, Any]) -> tuple[int, str] | None:
-        """Refuse the way Telegram does: blocked users, deleted topics, too many requests."""
+        """Refuse the way Telegram does: texts too long, blocked users, deleted topics, too many
+        requests."""
+        wrong_length = self._wrong_length(method, params)
+        if wrong_length is not None:
+            self.refused_texts.append((method, wrong_length))
+            return 400, wrong_length
         if "chat_id" not in params or not str(params["chat_id"]).lstrip("-").isdigit():
             return None
         chat_id = int(params["chat_id"])
@@ -358,6 +367,30 @@ class FakeBotApi:
         if thread is not None and (chat_id, int(thread)) in self.deleted_topics:
             return 400, "Bad Request: message thread not found"
         return None
+
+    def _wrong_length(self, method: str, params: dict[str, Any]) -> str | None:
+        """Telegram's length limits, counted as Telegram counts: in UTF-16 code units."""
+        if method in ("sendMessage", "editMessageText"):
+            text = str(params.get("text", ""))
+            if not text.strip():
+                return "Bad Request: message text is empty"
+            if _utf16_length(text) > TEXT_LIMIT:
+                return "Bad Request: message is too long"
+            self._check_entities(method, text, params.get("entities"))
+        caption = params.get("caption")
+        if caption is not None:
+            if _utf16_length(str(caption)) > CAPTION_LIMIT:
+                return "Bad Request: message caption is too long"
+            self._check_entities(method, str(caption), params.get("caption_entities"))
+        return None
+
+    def _check_entities(self, method: str, text: str, entities: Any) -> None:
+        """Entities must lie within their text: a slip in shifting or clipping them shows here."""
+        length = _utf16_length(text)
+        for entity in entities or []:
+            offset, size = int(entity["offset"]), int(entity["length"])
+            if offset < 0 or size <= 0 or offset + size > length:
+                self.violations.append(f"{method}: entity {entity} outside a text of {length}")
 
     def _find(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
         view = self.chats.get(chat_id)
@@ -448,3 +481,8 @@ class FakeBotApi:
             return True
         self.violations.append(f"{method}: the fake server does not answer this method yet")
         return True
+
+
+def _utf16_length(text: str) -> int:
+    """Counted here on its own, so that the fake does not take the bot's word for it."""
+    return len(text.encode("utf-16-le")) // 2
