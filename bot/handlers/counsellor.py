@@ -12,6 +12,7 @@ from aiogram.types import (
     Message,
     MessageEntity,
     ReplyParameters,
+    Update,
 )
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -112,7 +113,12 @@ def _header(case: Case, person: Person, i18n: I18n) -> str:
 
 
 async def counsellor_edited(
-    message: Message, session: AsyncSession, person: Person, sender: Sender, i18n: I18n
+    message: Message,
+    event_update: Update,
+    session: AsyncSession,
+    person: Person,
+    sender: Sender,
+    i18n: I18n,
 ) -> None:
     if not is_relayable(message):
         return
@@ -122,7 +128,7 @@ async def counsellor_edited(
             case,
             person,
             describe(message, keep_text=True),
-            revision=revision(message),
+            revision=revision(message, event_update),
             header=_header(case, person, i18n),
         )
     await session.commit()

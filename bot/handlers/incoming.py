@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram.enums import ContentType
-from aiogram.types import Message
+from aiogram.types import Message, Update
 
 from bot.services.relay import Incoming
 
@@ -55,9 +55,14 @@ def describe(message: Message, *, keep_text: bool) -> Incoming:
     )
 
 
-def revision(message: Message) -> int:
-    """Which version of an edited message this is: its edit time, as Telegram gives it."""
+def revision(message: Message, update: Update) -> int:
+    """Which version of an edited message this is; 0 for the message as first sent.
+
+    Telegram gives the edit time in whole seconds, so two edits within one second share it; the
+    update's id, which grows from one update to the next, tells them apart. A later edit always
+    gets a greater revision, and the same edit delivered again gets the same one."""
     edited = message.edit_date
     if edited is None:
         return 0
-    return int(edited.timestamp()) if hasattr(edited, "timestamp") else int(edited)
+    seconds = int(edited.timestamp()) if hasattr(edited, "timestamp") else int(edited)
+    return seconds * 2**31 + update.update_id % 2**31

@@ -6,7 +6,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.state import State
 from aiogram.methods import SendMessage
-from aiogram.types import Message
+from aiogram.types import Message, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import DialogManager, ShowMode, StartMode
@@ -186,6 +186,7 @@ def closed_office_note(case: Case, locale: str) -> str | None:
 
 async def returnee_edited(
     message: Message,
+    event_update: Update,
     session: AsyncSession,
     person: Person,
     sender: Sender,
@@ -196,7 +197,11 @@ async def returnee_edited(
     if case is None or not has_consent(case) or not is_relayable(message):
         return
     await relay.edited(
-        session, case, person, describe(message, keep_text=True), revision=revision(message)
+        session,
+        case,
+        person,
+        describe(message, keep_text=True),
+        revision=revision(message, event_update),
     )
     # A message changed to say the returnee is in danger is as urgent as a new one.
     words = message.text or message.caption
