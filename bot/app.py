@@ -27,6 +27,7 @@ from bot.languages import SHIPPED_LANGUAGES
 from bot.leadership import Leadership, LeaderWork, SingleProcessLock, sqlite_database
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
+from bot.middlewares.reply_press import guard_reply_presses
 from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
 from bot.response_types import KeepResponseTypes
 from bot.services.invite_guard import InviteGuard
@@ -147,6 +148,8 @@ def create_app(settings: Settings) -> App:
 
     dispatcher.include_routers(build_router(), dialogs_router(), build_fallback_router())
     setup_dialogs(dispatcher, events_isolation=isolation)
+    # A text is a press of a reply-keyboard button only if it is one shown (Homeward shows none).
+    guard_reply_presses(dispatcher)
     # After setup_dialogs, so that dialog events are rendered in the person's language too.
     PersonLocaleMiddleware(i18n).setup(dispatcher)
     return App(

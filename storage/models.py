@@ -311,8 +311,9 @@ class OutboxItem(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     source_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     source_message_id: Mapped[int | None] = mapped_column(Integer)
-    # 0 for the message itself; an edit carries its edit date, so each version goes once.
-    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 0 for the message itself; an edit carries a revision that grows with each later edit
+    # (bot/handlers/incoming.py `revision`), so each version goes once.
+    revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     status: Mapped[OutboxStatus] = mapped_column(
         _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
     )

@@ -17,6 +17,14 @@ NOTICES = {
         "📍 The returnee shared a location. It is not shown here, to keep them safe. "
         "If you need it, ask them."
     ),
+    "not_passed_on": N_(
+        "🚫 The returnee sent something that cannot be passed on: {kind}. It is not shown "
+        "here; they were told."
+    ),
+    "not_passed_on_counsellor": N_(
+        "🚫 The counsellor {name} ({organisation}) sent something that cannot be passed on: "
+        "{kind}. It is not shown here; they were told."
+    ),
     "relay_late": N_(
         "⏳ Returnees' messages are reaching this group about {minutes} min late, because "
         "Telegram limits how fast a bot may post in one group. Nothing is lost; they arrive in "
@@ -45,6 +53,16 @@ NOTICES = {
     ),
 }
 
+# What cannot be passed on (bot/handlers/incoming.py NOT_PASSED_ON), named for people.
+CONTENT_KINDS = {
+    "poll": N_("a poll"),
+    "dice": N_("an animated dice or game emoji"),
+    "game": N_("a game"),
+    "story": N_("a story"),
+    "paid_media": N_("a paid photo or video"),
+    "web_app_data": N_("data from a mini app"),
+}
+
 STATUS = {
     CaseStatus.PREPARING: N_("preparing return"),
     CaseStatus.RETURNED: N_("returned"),
@@ -66,6 +84,8 @@ def topic_name(case: Case) -> str:
 
 
 def notice_text(i18n: I18n, locale: str, key: str, values: dict[str, Any]) -> str:
+    if values.get("kind") in CONTENT_KINDS:
+        values = {**values, "kind": i18n.gettext(CONTENT_KINDS[values["kind"]], locale=locale)}
     return i18n.gettext(NOTICES[key], locale=locale).format(**values)
 
 

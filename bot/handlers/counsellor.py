@@ -12,6 +12,7 @@ from aiogram.types import (
     Message,
     MessageEntity,
     ReplyParameters,
+    Update,
 )
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -21,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.delivery.sender import Sender
 from bot.delivery.texts import copyable, office_locale
 from bot.filters import HasRole
-from bot.handlers.incoming import describe, is_relayable, revision
+from bot.handlers.incoming import (
+    cannot_pass_on,
+    describe,
+    is_relayable,
+    not_passed_on_text,
+    revision,
+)
 from bot.handlers.welcome import counsellor_cases_text
 from bot.i18n import N_
 from bot.knowledge.base import KnowledgeBase
@@ -112,7 +119,12 @@ def _header(case: Case, person: Person, i18n: I18n) -> str:
 
 
 async def counsellor_edited(
-    message: Message, session: AsyncSession, person: Person, sender: Sender, i18n: I18n
+    message: Message,
+    event_update: Update,
+    session: AsyncSession,
+    person: Person,
+    sender: Sender,
+    i18n: I18n,
 ) -> None:
     if not is_relayable(message):
         return
@@ -122,7 +134,7 @@ async def counsellor_edited(
             case,
             person,
             describe(message, keep_text=True),
-            revision=revision(message),
+            revision=revision(message, event_update),
             header=_header(case, person, i18n),
         )
     await session.commit()
@@ -148,9 +160,33 @@ async def _relay(
     sender.wake()
 
 
+async def _not_passed_on(
+    message: Message, session: AsyncSession, person: Person, sender: Sender
+) -> None:
+    """Told, and noted in the case's topic; with several cases it concerns none of them."""
+    cases = await cases_of_counsellor(session, person)
+    if len(cases) == 1:
+        noted = await relay.not_passed_on(
+            session,
+            cases[0],
+            person,
+            describe(message, keep_text=False),
+            name=person.display_name or "",
+            organisation=person.organisation or "",
+        )
+        await session.commit()
+        sender.wake()
+        if noted.again:
+            return
+    await message.answer(not_passed_on_text(message))
+
+
 async def counsellor_wrote(
     message: Message, session: AsyncSession, person: Person, sender: Sender, i18n: I18n
 ) -> None:
+    if cannot_pass_on(message):
+        await _not_passed_on(message, session, person, sender)
+        return
     if not is_relayable(message):
         return
     cases = await cases_of_counsellor(session, person)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from aiogram.enums import ContentType
-from aiogram.types import Message
+from aiogram.types import Message, Update
+from aiogram.utils.i18n import gettext as _
 
+from bot.delivery.texts import CONTENT_KINDS
 from bot.services.relay import Incoming
 
 # What people write; service messages (pins, topic changes, joins) are never relayed.
@@ -26,8 +28,35 @@ RELAYABLE = frozenset(
 )
 
 
+# What people can send that cannot be passed on: copyMessage cannot carry it (paid media), or
+# it would act for them elsewhere (a poll, a game, a dice roll). They are told; the topic learns
+# its kind, never its content.
+NOT_PASSED_ON = frozenset(
+    {
+        ContentType.POLL,
+        ContentType.DICE,
+        ContentType.GAME,
+        ContentType.STORY,
+        ContentType.PAID_MEDIA,
+        ContentType.WEB_APP_DATA,
+    }
+)
+
+
 def is_relayable(message: Message) -> bool:
     return message.content_type in RELAYABLE
+
+
+def cannot_pass_on(message: Message) -> bool:
+    return message.content_type in NOT_PASSED_ON
+
+
+def not_passed_on_text(message: Message) -> str:
+    """What the sender is told, in their language."""
+    return _(
+        "This cannot be passed on to the office: {kind}. Text, photos, files, voice messages "
+        "and videos reach them."
+    ).format(kind=_(CONTENT_KINDS[message.content_type]))
 
 
 def replied_to(message: Message) -> int | None:
@@ -55,9 +84,14 @@ def describe(message: Message, *, keep_text: bool) -> Incoming:
     )
 
 
-def revision(message: Message) -> int:
-    """Which version of an edited message this is: its edit time, as Telegram gives it."""
+def revision(message: Message, update: Update) -> int:
+    """Which version of an edited message this is; 0 for the message as first sent.
+
+    Telegram gives the edit time in whole seconds, so two edits within one second share it; the
+    update's id, which grows from one update to the next, tells them apart. A later edit always
+    gets a greater revision, and the same edit delivered again gets the same one."""
     edited = message.edit_date
     if edited is None:
         return 0
-    return int(edited.timestamp()) if hasattr(edited, "timestamp") else int(edited)
+    seconds = int(edited.timestamp()) if hasattr(edited, "timestamp") else int(edited)
+    return seconds * 2**31 + update.update_id % 2**31

@@ -6,7 +6,7 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.state import State
 from aiogram.methods import SendMessage
-from aiogram.types import Message
+from aiogram.types import Message, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import DialogManager, ShowMode, StartMode
@@ -16,7 +16,13 @@ from bot.delivery.sender import Sender
 from bot.delivery.texts import office_locale
 from bot.filters import HasRole
 from bot.formatting import opening_hours_text
-from bot.handlers.incoming import describe, is_relayable, revision
+from bot.handlers.incoming import (
+    cannot_pass_on,
+    describe,
+    is_relayable,
+    not_passed_on_text,
+    revision,
+)
 from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
 from bot.services import knowledge as knowledge_service
 from bot.services import relay
@@ -119,10 +125,20 @@ async def returnee_wrote(
         # The next step right below the explanation, not on an older message up the chat.
         await show_home(dialog_manager, person, session, show_mode=ShowMode.SEND)
         return
+    if cannot_pass_on(message):
+        noted = await relay.not_passed_on(session, case, person, describe(message, keep_text=False))
+        await session.commit()
+        sender.wake()
+        if not noted.again:
+            text = not_passed_on_text(message)
+            await sender.call(message.chat.id, SendMessage(chat_id=message.chat.id, text=text))
+        return
     if not is_relayable(message):
         return
     # Text is kept only for short texts that may be combined while they wait (see relay).
-    await relay.from_returnee(session, case, person, describe(message, keep_text=True))
+    queued = await relay.from_returnee(session, case, person, describe(message, keep_text=True))
+    if queued.again:
+        return  # Telegram delivered this update before: everything below was done then
     words = message.text or message.caption
     reaction = (
         await knowledge_service.returnee_wrote(
@@ -186,6 +202,7 @@ def closed_office_note(case: Case, locale: str) -> str | None:
 
 async def returnee_edited(
     message: Message,
+    event_update: Update,
     session: AsyncSession,
     person: Person,
     sender: Sender,
@@ -195,19 +212,18 @@ async def returnee_edited(
     case = await case_of_returnee(session, person)
     if case is None or not has_consent(case) or not is_relayable(message):
         return
-    await relay.edited(
-        session, case, person, describe(message, keep_text=True), revision=revision(message)
-    )
+    incoming, version = describe(message, keep_text=True), revision(message, event_update)
+    await relay.edited(session, case, person, incoming, revision=version)
     # A message changed to say the returnee is in danger is as urgent as a new one.
     words = message.text or message.caption
     reaction = (
-        await knowledge_service.alert_danger(session, case)
+        await knowledge_service.alert_danger(session, case, edit=incoming, revision=version)
         if words and knowledge.signals_danger((person.language, case.language), words)
         else None
     )
     await session.commit()
     sender.wake()
-    if reaction is not None:
+    if reaction is not None and reaction.entry_id:
         await _automatic_answer(message, session, knowledge, case, reaction, sender, i18n)
 
 

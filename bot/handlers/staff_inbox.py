@@ -13,6 +13,7 @@ from aiogram.types import (
     Message,
     MessageEntity,
     ReplyParameters,
+    Update,
 )
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -443,7 +444,12 @@ async def ask_for_location(
 
 
 async def staff_edited(
-    message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
+    message: Message,
+    event_update: Update,
+    session: AsyncSession,
+    person: Person | None,
+    sender: Sender,
+    once: Once,
 ) -> None:
     if not is_relayable(message) or message.edit_date is None:
         return
@@ -456,7 +462,7 @@ async def staff_edited(
         case,
         person,
         describe(message, keep_text=True),
-        revision=revision(message),
+        revision=revision(message, event_update),
         signature=_signature(office, person),
     )
     await session.commit()

@@ -64,9 +64,21 @@ async def _alerted_staff(session: AsyncSession, case: Case) -> list[dict[str, ob
     ]
 
 
-async def alert_danger(session: AsyncSession, case: Case) -> Reaction:
-    """An urgent alert in the case's topic; the returnee is to get the safety answer at once."""
-    await relay.notice(session, case, "danger", mentions=await _alerted_staff(session, case))
+async def alert_danger(
+    session: AsyncSession, case: Case, *, edit: relay.Incoming | None = None, revision: int = 0
+) -> Reaction:
+    """An urgent alert in the case's topic; the returnee is to get the safety answer at once.
+
+    For an `edit` (that version of the message), once however often Telegram delivers it."""
+    mentions = await _alerted_staff(session, case)
+    if edit is None:
+        await relay.notice(session, case, "danger", mentions=mentions)
+    elif (
+        await relay.notice_about(
+            session, case, "danger", edit, revision=revision, mentions=mentions
+        )
+    ).again:
+        return Reaction()
     audit.record(session, "knowledge.danger_alert", case_id=case.id, office_id=case.office_id)
     return Reaction(entry_id=DANGER_ENTRY, danger=True)
 

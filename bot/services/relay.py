@@ -25,6 +25,7 @@ from storage.models import (
     Person,
     Relay,
     ResponseTime,
+    Role,
 )
 
 # A text this short may wait to be combined with the returnee's next ones into one topic message.
@@ -46,6 +47,16 @@ class Incoming:
     text: str | None = None
     entities: list[dict[str, Any]] = field(default_factory=list)
     sent_at: int | None = None  # Unix time the person sent it
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A message's item in the outbox. `again`: Telegram delivered the message's update once
+    more (webhook redelivery, polling after a crash); the item queued the first time stands, and
+    nothing done for the message then (answers, notes) is to be done again."""
+
+    item: OutboxItem
+    again: bool = False
 
 
 def _shifted(entities: list[dict[str, Any]], by: int) -> list[dict[str, Any]]:
@@ -118,6 +129,32 @@ async def _queue(
     author: Person | None,
     revision: int = 0,
 ) -> OutboxItem:
+    queued = await _enqueue(
+        session,
+        case,
+        destination=destination,
+        chat_id=chat_id,
+        kind=kind,
+        payload=payload,
+        direction=direction,
+        author=author,
+        revision=revision,
+    )
+    return queued.item
+
+
+async def _enqueue(
+    session: AsyncSession,
+    case: Case,
+    *,
+    destination: str,
+    chat_id: int | None,
+    kind: str,
+    payload: dict[str, Any],
+    direction: Direction,
+    author: Person | None,
+    revision: int = 0,
+) -> Queued:
     source = payload.get("from_chat_id"), payload.get("message_id")
     if source[0] is not None:
         # Telegram may deliver an update again after a crash: the first queued copy stands.
@@ -133,7 +170,7 @@ async def _queue(
         if already is not None:
             item = await session.get(OutboxItem, already)
             assert item is not None
-            return item
+            return Queued(item, again=True)
     if destination == "topic":
         await _place_in_inbox(session, case)
     now = utcnow()
@@ -155,18 +192,18 @@ async def _queue(
     )
     session.add(item)
     # The audit log gets its line when the relay is delivered (relay.sent.*), not here.
-    return item
+    return Queued(item)
 
 
 async def from_returnee(
     session: AsyncSession, case: Case, returnee: Person, message: Incoming
-) -> OutboxItem:
+) -> Queued:
     """A returnee wrote in their private chat: it goes to the case's topic, as a copy."""
     if case.unreachable:
         await release_held(session, case)
     if message.kind in LOCATION:
         # A pin would say where the returnee is to everyone in the group: only a note goes.
-        return await _queue(
+        return await _enqueue(
             session,
             case,
             destination="topic",
@@ -190,7 +227,7 @@ async def from_returnee(
         # Kept only while waiting: a burst of short texts then costs one post of the group's 20
         # a minute. Erased on delivery like every payload.
         payload["combinable"] = {"text": message.text, "at": message.sent_at}
-    return await _queue(
+    return await _enqueue(
         session,
         case,
         destination="topic",
@@ -333,6 +370,47 @@ async def notice(session: AsyncSession, case: Case, key: str, **values: Any) -> 
         direction=Direction.OFFICE_NOTICE,
         author=None,
     )
+
+
+async def notice_about(
+    session: AsyncSession,
+    case: Case,
+    key: str,
+    message: Incoming,
+    *,
+    revision: int = 0,
+    **values: Any,
+) -> Queued:
+    """A note from the bot about one message (or one version of it) in the case's topic, queued
+    once however often Telegram delivers the message's update."""
+    return await _enqueue(
+        session,
+        case,
+        destination="topic",
+        chat_id=None,
+        kind="notice",
+        payload={
+            "notice": key,
+            "from_chat_id": message.chat_id,
+            "message_id": message.message_id,
+            **values,
+        },
+        direction=Direction.OFFICE_NOTICE,
+        author=None,
+        revision=revision,
+    )
+
+
+async def not_passed_on(
+    session: AsyncSession, case: Case, author: Person, message: Incoming, **values: Any
+) -> Queued:
+    """Someone sent what cannot be passed on (a poll, a dice, a game...): the topic learns its
+    kind, never its content. `values` fill the note (a counsellor's name)."""
+    returnee = author.role is Role.RETURNEE
+    if returnee and case.unreachable:
+        await release_held(session, case)  # they wrote, so they can be reached again
+    key = "not_passed_on" if returnee else "not_passed_on_counsellor"
+    return await notice_about(session, case, key, message, kind=message.kind, **values)
 
 
 async def _record_response_time(session: AsyncSession, case: Case, staff: Person) -> None:

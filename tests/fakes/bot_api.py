@@ -97,6 +97,11 @@ class FakeBotApi:
         self._new_update = asyncio.Condition()
         self._call_made = asyncio.Condition()
         self._confirmed_offset = 0
+        # Updates delivered again under their own id (see `redeliver`), and when that happened.
+        self._pushed: dict[int, dict[str, Any]] = {}
+        self._again: list[dict[str, Any]] = []
+        self._update_requests = 0
+        self._again_served_at: int | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
@@ -139,8 +144,27 @@ class FakeBotApi:
             self.user_messages[(payload["chat"]["id"], payload["message_id"])] = payload
         async with self._new_update:
             self._updates.append({"update_id": update_id, kind: payload})
+            self._pushed[update_id] = self._updates[-1]
             self._new_update.notify_all()
         return update_id
+
+    async def redeliver(self, update_id: int, timeout: float = 10) -> None:
+        """Deliver an update once more under its own id, as Telegram does when the bot died
+        before confirming it or a webhook call timed out; returns once the bot has handled it
+        (it asks for updates again, as in `handled`)."""
+        async with self._new_update:
+            self._again.append(self._pushed[update_id])
+            self._new_update.notify_all()
+        deadline = time.monotonic() + timeout
+        async with self._call_made:
+            while self._again or (self._again_served_at or 0) >= self._update_requests:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"update {update_id} was not handled again in time")
+                try:
+                    await asyncio.wait_for(self._call_made.wait(), remaining)
+                except TimeoutError:
+                    continue
 
     async def wake_pollers(self) -> None:
         """Answer a waiting getUpdates at once, so a stopping bot need not sit out its timeout."""
@@ -319,13 +343,18 @@ class FakeBotApi:
         # a test the previous batch has been handled.
         async with self._call_made:
             self._confirmed_offset = max(self._confirmed_offset, offset)
+            self._update_requests += 1
             self._call_made.notify_all()
         timeout = min(float(params.get("timeout", 0)), 2.0)
         async with self._new_update:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
-            if not self._updates and timeout:
+            if not self._updates and not self._again and timeout:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._new_update.wait(), timeout)
+            if self._again:
+                again, self._again = self._again, []
+                self._again_served_at = self._update_requests
+                return again
             return [u for u in self._updates if u["update_id"] >= offset][:100]
 
     # ---- answers -----------------------------------------------------------------------------

@@ -47,6 +47,43 @@ CONTENT = {
     "location": {"location": {"latitude": 44.43, "longitude": 26.1}},
 }
 
+# What a person can send that cannot be passed on; only its kind reaches the office.
+NOT_PASSED_ON = {
+    "poll": {
+        "poll": {
+            "id": "poll-1",
+            "question": "Which day suits you?",
+            "options": [
+                {"persistent_id": "o1", "text": "Monday", "voter_count": 0},
+                {"persistent_id": "o2", "text": "Tuesday", "voter_count": 0},
+            ],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        }
+    },
+    "dice": {"dice": {"emoji": "🎲", "value": 4}},
+    "game": {
+        "game": {
+            "title": "Lucky Cat",
+            "description": "Catch the fish",
+            "photo": [{"file_id": "gp", "file_unique_id": "ugp", "width": 90, "height": 90}],
+        }
+    },
+    "story": {"story": {"chat": {"id": 777, "type": "private", "first_name": "Dana"}, "id": 7}},
+    "paid_media": {
+        "paid_media": {
+            "star_count": 25,
+            "paid_media": [{"type": "preview", "width": 90, "height": 90}],
+        }
+    },
+    "web_app_data": {"web_app_data": {"data": "secret-answer", "button_text": "Open form"}},
+}
+
 
 class TelegramUser:
     def __init__(

@@ -1,0 +1,82 @@
+"""Only a reply-keyboard button shown to the person counts as a press of it; any other text is a
+message, however it ends.
+
+aiogram-dialog marks each reply-keyboard button by appending invisible characters to its text
+(ZWNJ, ZWJ, U+2060-U+2064, soft hyphen, U+1D173-U+1D17A) and takes any incoming text ending in
+two or more of them for a press. Those characters are ordinary in Persian, Urdu, Pashto and
+Arabic typing, so such a message was swallowed as a button and never passed on. This guard
+stands where aiogram-dialog's message middleware stood and decides instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import Dispatcher
+from aiogram.dispatcher.event.telegram import TelegramEventObserver
+from aiogram.types import Message
+from aiogram_dialog.context.intent_middleware import IntentMiddlewareFactory
+
+Handler = Callable[[Message, dict[str, Any]], Awaitable[Any]]
+Middleware = Callable[[Handler, Message, dict[str, Any]], Awaitable[Any]]
+
+
+def shown_reply_buttons(message: Message) -> frozenset[str]:
+    """The texts of the reply-keyboard buttons this chat is shown now.
+
+    Homeward's dialogs show inline keyboards only, never a reply keyboard, so there are none and
+    no text is ever a press (tests/test_invisible_characters.py checks every dialog window). A
+    dialog that adds a reply keyboard must return its buttons here."""
+    return frozenset()
+
+
+def is_reply_press(message: Message) -> bool:
+    return message.text is not None and message.text in shown_reply_buttons(message)
+
+
+class ReplyPressGuard:
+    """aiogram-dialog's message middleware, given a message's text only when it is a press.
+
+    Any other message reaches aiogram-dialog without its text, so it loads the chat's dialog
+    context as for any message; the handlers further down still get the message as written."""
+
+    def __init__(self, dialog_middleware: Middleware) -> None:
+        self.dialog_middleware = dialog_middleware
+
+    async def __call__(self, handler: Handler, event: Message, data: dict[str, Any]) -> Any:
+        if event.text is None or is_reply_press(event):
+            return await self.dialog_middleware(handler, event, data)
+
+        async def with_original(_without_text: Message, handler_data: dict[str, Any]) -> Any:
+            return await handler(event, handler_data)
+
+        without_text = event.model_copy(update={"text": None})
+        return await self.dialog_middleware(with_original, without_text, data)
+
+
+def _is_dialog_message_middleware(middleware: object) -> bool:
+    owner = getattr(middleware, "__self__", None)
+    function = getattr(middleware, "__func__", None)
+    return (
+        isinstance(owner, IntentMiddlewareFactory)
+        and function is IntentMiddlewareFactory.process_message
+    )
+
+
+def _replace_in(observer: TelegramEventObserver) -> None:
+    """Put the guard where aiogram-dialog's message middleware is, keeping the order."""
+    manager = observer.outer_middleware
+    position = next(i for i, m in enumerate(manager) if _is_dialog_message_middleware(m))
+    following = list(manager[position:])
+    for middleware in following:
+        manager.unregister(middleware)
+    manager.register(ReplyPressGuard(following[0]))
+    for middleware in following[1:]:
+        manager.register(middleware)
+
+
+def guard_reply_presses(dispatcher: Dispatcher) -> None:
+    """After setup_dialogs: messages and business messages (edits never count as presses)."""
+    _replace_in(dispatcher.message)
+    _replace_in(dispatcher.business_message)
