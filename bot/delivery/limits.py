@@ -47,6 +47,11 @@ class Window:
     def take(self) -> None:
         self._sent.append(self._clock())
 
+    def seed(self, ages: list[float]) -> None:
+        """Sends made `ages` seconds ago by another process, so they count in this window."""
+        now = self._clock()
+        self._sent = deque(sorted([now - age for age in ages] + list(self._sent)))
+
     def close_for(self, seconds: float) -> None:
         self._closed_until = max(self._closed_until, self._clock() + seconds)
 
@@ -90,3 +95,10 @@ class Limits:
     def take(self, chat_id: int) -> None:
         self._overall.take()
         self.window(chat_id).take()
+
+    def seed(self, chat_id: int, ages: list[float]) -> None:
+        self.window(chat_id).seed(ages)
+
+    @property
+    def group_window_seconds(self) -> float:
+        return self._per_group.seconds

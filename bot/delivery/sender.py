@@ -114,7 +114,41 @@ class Sender:
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         self._stopping = False
+        await self._count_recent_sends()
         self._loop_task = asyncio.create_task(self._run(), name="homeward-sender")
+
+    async def _count_recent_sends(self) -> None:
+        """A process that takes over from another (or restarts) counts the groups' recent sends
+        in their windows, so the two together stay within a group's limit. An item's delivery
+        time stands for one send (parts of a split text count once: an estimate)."""
+        window = self.limits.group_window_seconds
+        now = utcnow()
+        destination = func.coalesce(
+            OutboxItem.chat_id, Case.inbox_chat_id, Office.staff_group_chat_id
+        )
+        try:
+            async with self.sessionmaker() as session:
+                rows = (
+                    await session.execute(
+                        select(destination, OutboxItem.sent_at)
+                        .distinct()
+                        .outerjoin(Case, Case.id == OutboxItem.case_id)
+                        .outerjoin(Office, Office.id == Case.office_id)
+                        .where(
+                            OutboxItem.status == OutboxStatus.SENT,
+                            OutboxItem.sent_at >= now - timedelta(seconds=window),
+                        )
+                    )
+                ).all()
+        except Exception as error:  # noqa: BLE001 - without the count, 429s are still honoured
+            log_failure(logger, "counting recent sends", error)
+            return
+        ages: dict[int, list[float]] = {}
+        for chat_id, sent_at in rows:
+            if chat_id is not None and chat_id < 0 and sent_at is not None:
+                ages.setdefault(chat_id, []).append((now - as_utc(sent_at)).total_seconds())
+        for chat_id, chat_ages in ages.items():
+            self.limits.seed(chat_id, chat_ages)
 
     async def stop(self) -> None:
         self._stopping = True
