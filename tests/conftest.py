@@ -143,6 +143,16 @@ class RunningBot:
         await self.app.close()
         assert leaked == 0, f"{leaked} database connections were never returned"
 
+    async def settled(self, timeout: float = 10) -> None:
+        """Wait until the sender has nothing it could do now (twice in a row, so that an update
+        being handled has had its turn), instead of sleeping before "nothing more happened"."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        quiet = 0
+        while quiet < 2:
+            quiet = 0 if await self.app.sender.has_work_now() else quiet + 1
+            assert asyncio.get_running_loop().time() < deadline, "the sender never settled"
+            await asyncio.sleep(0.05)
+
     def user(self, user_id: int, **kwargs: object) -> TelegramUser:
         return TelegramUser(self.api, user_id, **kwargs)  # type: ignore[arg-type]
 

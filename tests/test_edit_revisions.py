@@ -5,7 +5,6 @@ a later edit always counts as newer, while the same edit delivered again is stil
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from tests.conftest import RunningBot
@@ -40,7 +39,7 @@ async def test_two_edits_of_a_returnees_message_in_one_second_both_follow(
     )
     await relayed(api, "editMessageText", GROUP, mark, text="I need 380 for rent")
     await api.redeliver(last)  # the same edit once more: nothing new
-    await asyncio.sleep(0.5)
+    await inbox.settled()
     edits = [c["text"] for c in api.calls[mark:] if c.method == "editMessageText"]
     assert edits == ["I need 350 for rent", "I need 380 for rent"]
     assert api.chats[GROUP].messages[copy.result["message_id"]]["text"] == "I need 380 for rent"
@@ -55,7 +54,7 @@ async def test_two_edits_of_a_staff_answer_in_one_second_both_follow(inbox: Runn
     last = await edit_twice_in_one_second(inbox, answer, "text", ("We pay 350.", "We pay 380."))
     await relayed(api, "editMessageText", 501, mark, text="We pay 380.\n\n— IOM RO")
     await api.redeliver(last)
-    await asyncio.sleep(0.5)
+    await inbox.settled()
     edits = [c["text"] for c in api.calls[mark:] if c.method == "editMessageText"]
     assert edits == ["We pay 350.\n\n— IOM RO", "We pay 380.\n\n— IOM RO"]
     assert api.chats[501].messages[to_maria.result["message_id"]]["text"] == (

@@ -273,7 +273,7 @@ async def test_staff_of_another_office_and_strangers_cannot_act_in_the_inbox(inb
     await boris.send("Hi from Sofia", group=GROUP, topic=thread)
     await boris.send("Hi again", group=GROUP, topic=thread)
     await stranger.send("Who is this?", group=GROUP, topic=thread)
-    await asyncio.sleep(0.3)
+    await inbox.settled()
     assert not [c for c in inbox.api.calls[mark:] if c.get("chat_id") == 501]
     told = [c for c in inbox.api.calls[mark:] if c.method == "sendMessage"]
     assert len(told) == 2  # Boris once (not twice), the stranger once
@@ -288,7 +288,7 @@ async def test_anonymous_admins_and_the_general_topic_get_an_explanation(inbox):
     mark = len(inbox.api.calls)
     await inbox.api.handled(await inbox.api.push_update("message", anonymous))
     await ana.send("Hello all", group=GROUP)
-    await asyncio.sleep(0.3)
+    await inbox.settled()
     told = [c for c in inbox.api.calls[mark:] if c.method == "sendMessage"]
     assert "anonymously" in told[0]["text"]
     assert told[0]["message_thread_id"] == thread
@@ -305,7 +305,7 @@ async def test_a_blocked_returnee_is_noted_once_and_gets_everything_when_back(in
     await ana.send("Please answer.", group=GROUP, topic=thread)
     blocked = notice_text(inbox.app.i18n, "ro", "returnee_blocked", {})
     await api.wait_for(lambda c: c.method == "sendMessage" and c.get("text") == blocked)
-    await asyncio.sleep(0.5)
+    await inbox.settled()
     notes = [c for c in api.calls_to("sendMessage", chat_id=GROUP) if c["text"] == blocked]
     assert len(notes) == 1
     assert (await case_row(inbox)).unreachable
@@ -491,5 +491,5 @@ async def test_an_update_delivered_twice_is_relayed_once(inbox):
     for _ in range(2):  # what Telegram does when the bot died before confirming an update
         await inbox.api.handled(await inbox.api.push_update("message", message))
     await relayed(inbox.api, "copyMessage", GROUP)
-    await asyncio.sleep(0.5)
+    await inbox.settled()
     assert len(inbox.api.calls_to("copyMessage")) == 1

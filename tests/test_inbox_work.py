@@ -41,7 +41,7 @@ async def test_claim_and_assign_update_the_pinned_card(inbox):
     assert (await case_row(inbox)).assigned_staff.display_name == "Bogdan Pop"
     mark = len(api.calls)
     await ana.send("/assign Zed", group=GROUP, topic=thread)
-    await asyncio.sleep(0.3)
+    await inbox.settled()
     told = [c for c in api.calls[mark:] if c.method == "sendMessage"]
     expected = tr(  # in Ana's own language (her Telegram is in English)
         inbox, "No staff member of {office} is called {name}. Write /assign and a name.", "en"
@@ -267,7 +267,7 @@ async def test_a_mistyped_command_is_not_passed_on(inbox):
     thread = await first_topic(inbox)
     mark = len(inbox.api.calls)
     await staff_ana(inbox).send("/asign Ana", group=GROUP, topic=thread)
-    await asyncio.sleep(0.3)
+    await inbox.settled()
     assert not [c for c in inbox.api.calls[mark:] if c.get("chat_id") == 501]
     told = [c for c in inbox.api.calls[mark:] if c.method == "sendMessage"]
     assert "/note, /claim" in told[0]["text"]
@@ -296,7 +296,7 @@ async def test_the_office_is_told_when_relaying_runs_late(fake_api, sqlite_url):
         await fake_api.wait_for(
             lambda c: c.method == "copyMessage" and len(fake_api.calls_to("copyMessage")) == 2
         )
-        await asyncio.sleep(0.3)
+        await bot.settled()
     finally:
         await bot.stop()
     assert alert["chat_id"] == GROUP
@@ -335,7 +335,7 @@ async def test_a_broken_outbox_item_backs_off_instead_of_spinning(inbox, caplog)
             return item if item.attempts else None
 
     item = await eventually(backed_off)
-    await asyncio.sleep(0.5)
+    await inbox.settled()
     async with inbox.session() as session:
         again = await session.get(OutboxItem, item.id)
     assert again.attempts == 1  # not retried in a tight loop

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import unicodedata
 from dataclasses import replace
 from datetime import date
@@ -141,7 +140,7 @@ async def test_suggest_only_tells_staff_and_off_does_nothing(programme):
     mark = len(api.calls)
     await maria.send("What must a receipt show?")
     await relayed(api, "copyMessage", GROUP, mark)
-    await asyncio.sleep(0.3)
+    await programme.settled()
     assert not bot_wrote_about_it(api, mark)
 
 
@@ -150,7 +149,7 @@ async def test_a_message_about_something_else_gets_no_automatic_answer(programme
     mark = len(api.calls)
     await maria.send("Hello! My mother is sick and I am at the hospital with her")
     await relayed(api, "copyMessage", GROUP, mark)
-    await asyncio.sleep(0.3)
+    await programme.settled()
     assert not bot_wrote_about_it(api, mark)
 
 
@@ -305,7 +304,7 @@ async def test_without_consent_nothing_is_relayed_but_the_safety_answer_is_given
     await programme.user(501).send("they found me")
     answers = [c["text"] for c in api.calls[mark:] if c.method == "sendMessage"]
     assert any(EMERGENCY in text for text in answers)
-    await asyncio.sleep(0.3)
+    await programme.settled()
     assert not [c for c in api.calls[mark:] if c.get("chat_id") == GROUP]
 
 

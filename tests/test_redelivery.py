@@ -3,7 +3,6 @@ crash) is relayed once, and its automatic answer and notes to staff come once to
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 
 from bot.delivery.texts import notice_text
@@ -35,7 +34,7 @@ async def test_a_question_delivered_twice_is_copied_answered_and_noted_once(
     await api.redeliver(first)  # and the very same update
     await relayed(api, "copyMessage", GROUP, message_id=message["message_id"])
     await relayed(api, "sendMessage", GROUP, text=answered)
-    await asyncio.sleep(0.5)
+    await inbox.settled()
     to_maria = [c["text"] for c in api.calls_to("sendMessage", chat_id=501)]
     assert len([t for t in to_maria if t.startswith("🤖 Automatic answer.")]) == 1
     assert len([t for t in to_maria if "The office is closed now" in t]) == 1
@@ -60,7 +59,7 @@ async def test_an_edit_saying_they_are_in_danger_delivered_again_alerts_once(
     await api.wait_for(
         lambda c: c.method == "sendMessage" and c.get("text", "").startswith(alert), after=mark
     )
-    await asyncio.sleep(0.5)
+    await inbox.settled()
     alerts = [c for c in api.calls[mark:] if c.get("text", "").startswith(alert)]
     answers = [c for c in api.calls[mark:] if c.method == "sendMessage" and c["chat_id"] == 501]
     assert (len(alerts), len(answers)) == (1, 1)

@@ -3,8 +3,6 @@ on. The sender is told so in their language, and the topic learns the kind, neve
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from bot.delivery.texts import CONTENT_KINDS, notice_text
@@ -46,7 +44,7 @@ async def test_the_returnee_is_told_and_the_topic_learns_only_the_kind(
     assert inbox.app.i18n.gettext(CONTENT_KINDS[kind], locale="ro") in note
     await relayed(api, "sendMessage", GROUP, text=note)
     await relayed(api, "sendMessage", 501, text=told(inbox, kind, "en"))
-    await asyncio.sleep(0.5)
+    await inbox.settled()
     assert len(api.calls_to("sendMessage", chat_id=GROUP, text=note)) == 1
     assert len(api.calls_to("sendMessage", chat_id=501)) == 1
     nothing_of_it_in_the_group(inbox)

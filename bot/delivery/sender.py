@@ -158,6 +158,19 @@ class Sender:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def has_work_now(self) -> bool:
+        """Whether a delivery is in flight or an item could go now. Tests wait for this to be
+        False before asserting that nothing more is sent."""
+        if self._busy or self._tasks:
+            return True
+        async with self.sessionmaker() as session:
+            due = await session.scalar(
+                select(OutboxItem.id)
+                .where(OutboxItem.status == OutboxStatus.PENDING, OutboxItem.not_before <= utcnow())
+                .limit(1)
+            )
+        return due is not None
+
     def wake(self) -> None:
         """Something new is in the outbox: look now rather than at the next tick."""
         self._wake.set()
