@@ -266,3 +266,16 @@ async def test_a_message_refused_for_itself_fails_alone_and_its_author_is_told(o
     await asyncio.sleep(0.3)
     assert not [c for c in api.calls if c.get("chat_id") in MANAGERS]
     assert len(await failed()) == 1
+
+
+async def test_a_topic_reopened_by_hand_does_not_swallow_the_returnees_next_message(office):
+    api = office.api
+    await office.user(501).send(content=CONTENT["photo"])
+    copy = await relayed(api, "copyMessage", GROUP, from_chat_id=501)
+    await staff_ana(office).send("/close", group=GROUP, topic=copy["message_thread_id"])
+    await relayed(api, "closeForumTopic", GROUP)
+    # Someone reopened it in Telegram: the bot's reopen is answered "not modified".
+    api.fail_next("reopenForumTopic", 400, "Bad Request: TOPIC_NOT_MODIFIED")
+    mark = len(api.calls)
+    later = await office.user(501).send(content=CONTENT["photo"])
+    await relayed(api, "copyMessage", GROUP, mark, message_id=later["message_id"])

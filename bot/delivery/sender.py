@@ -740,9 +740,15 @@ class Sender:
         if case.topic_id is not None and case.inbox_chat_id == chat_id:
             if case.topic_closed and item.direction is Direction.FROM_RETURNEE:
                 # Closing a topic never silences the returnee: their next message reopens it.
-                await self.call(
-                    chat_id, ReopenForumTopic(chat_id=chat_id, message_thread_id=case.topic_id)
-                )
+                try:
+                    await self.call(
+                        chat_id,
+                        ReopenForumTopic(chat_id=chat_id, message_thread_id=case.topic_id),
+                    )
+                except TelegramBadRequest as error:
+                    # Reopened by hand already: that "not modified" is no answer to the message.
+                    if "not_modified" not in error.message.lower():  # TOPIC_NOT_MODIFIED
+                        raise
                 case.topic_closed = False
                 await session.commit()
         else:
