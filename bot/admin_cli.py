@@ -114,7 +114,9 @@ async def _reply_list(session: AsyncSession, a: argparse.Namespace, _: Settings)
 
 
 async def _manager_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
-    person = await people.add_admin(session, telegram_user_id=a.telegram_id, name=a.name)
+    person = await people.add_admin(
+        session, telegram_user_id=a.telegram_id, name=a.name, language=a.language
+    )
     return [f"admin {person.telegram_user_id} added"]
 
 
@@ -298,6 +300,7 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p = manager.add_parser("add", help="register a programme manager by Telegram user id")
     p.add_argument("--telegram-id", required=True, type=int)
     p.add_argument("--name", required=True)
+    p.add_argument("--language", help="e.g. en; the bot tells them in it when a group fails")
     p.set_defaults(handler=_manager_add)
 
     reply = groups.add_parser("reply", help="an office's saved replies").add_subparsers(

@@ -137,6 +137,10 @@ def create_app(settings: Settings) -> App:
         _limits(settings),
         settings.update_concurrency,
         lag_alert_seconds=settings.relay_lag_alert_seconds,
+        group_retry_seconds=(
+            settings.send_group_retry_seconds,
+            settings.send_group_retry_max_seconds,
+        ),
     )
     dispatcher["sender"] = sender
     dispatcher["once"] = Once()

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     send_group_per_minute: int = Field(default=20, ge=1)
     send_group_window_seconds: float = Field(default=60.0, gt=0)
     send_private_burst: int = Field(default=3, ge=1)
+    # A staff group that refuses the bot (removed, or lacking rights) is tried again after this,
+    # doubling each time up to the maximum; its messages wait meanwhile.
+    send_group_retry_seconds: float = Field(default=5.0, gt=0)
+    send_group_retry_max_seconds: float = Field(default=300.0, gt=0)
     # When returnees' messages reach a group later than this, the office is told (once an hour).
     relay_lag_alert_seconds: float = Field(default=300, gt=0)
     invite_ttl_days: int = Field(default=14, ge=1, le=365)

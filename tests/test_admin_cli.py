@@ -384,3 +384,23 @@ def test_commands_that_only_touch_the_database_do_not_load_the_telegram_framewor
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "lean"
+
+
+def test_a_programme_manager_is_registered_with_the_language_the_bot_writes_to_them_in(
+    cli, database_url
+):
+    add = ["admin", "manager", "add", "--telegram-id", "333", "--name", "Programme manager"]
+    code, out, _ = cli(*add, "--language", "fr")
+    assert (code, out.strip()) == (0, "admin 333 added")
+    code, _, err = cli(*add[:4], "334", *add[5:], "--language", "xx")
+    assert code == 2
+    assert "language 'xx' is not shipped" in err
+
+    async def language() -> str | None:
+        engine = create_engine(database_url)
+        async with create_sessionmaker(engine)() as session:
+            manager = await session.scalar(select(Person).where(Person.role == Role.ADMIN))
+        await engine.dispose()
+        return manager.language
+
+    assert asyncio.run(language()) == "fr"

@@ -5,6 +5,11 @@ Per destination chat one message is in flight at a time (order is kept), each de
 own window (about one a second per private chat, 20 a minute per group, where topic creation and
 pins count too) and all share one overall window. Within a group, the case served longest ago goes
 first, so one chatty returnee cannot starve the others.
+
+A staff group that refuses the bot itself (removed, or lacking a right) loses nothing: its work
+waits, one try at a time probes it with a doubling back-off, programme managers are told once,
+and everything follows once a try goes through. Only a refusal of the message itself fails an
+item, and its author is told.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -38,25 +46,38 @@ from aiogram.methods import (
 )
 from aiogram.types import MessageEntity, ReplyParameters
 from aiogram.utils.i18n import I18n
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from bot.delivery.limits import Limits
+from bot.delivery.refusals import GroupRefusal, group_refusal
 from bot.delivery.split import CAPTION_LIMIT, TEXT_LIMIT, Part, split, split_head, utf16_length
 from bot.delivery.texts import (
+    MESSAGE_REFUSED,
     case_card,
     copyable,
+    group_refused_text,
     notice_text,
     office_locale,
     topic_name,
     with_mentions,
 )
 from bot.failures import log_failure
+from bot.languages import SHIPPED_LANGUAGES
 from bot.services import audit, relay
 from bot.services.clock import as_utc, utcnow
-from storage.models import Case, Direction, Office, OutboxItem, OutboxStatus, Relay
+from storage.models import (
+    Case,
+    Direction,
+    Office,
+    OutboxItem,
+    OutboxStatus,
+    Person,
+    Relay,
+    Role,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,6 +100,38 @@ def _thread_gone(error: TelegramBadRequest) -> bool:
     return "thread not found" in text or "topic_deleted" in text or "topic deleted" in text
 
 
+@dataclass
+class _Outage:
+    """A staff group that refuses the bot. Kept in memory only: the waiting items themselves are
+    in the outbox (their not_before pushed), so a restart loses nothing; it merely finds the
+    outage again with one try and tells the managers once more."""
+
+    since: float  # monotonic; a delivery launched before this proves nothing about the group
+    delay: float  # seconds until the next try, doubled after each refused try
+    until: float  # monotonic; no try before this
+    until_at: datetime  # the same moment in UTC, as written to the outbox
+    # The case whose try was refused last: it probes first, so that a refusal of only some
+    # calls (no right to create topics, one closed topic) is not taken for a recovery.
+    case_id: int | None
+
+
+def _in_group(chat_id: int) -> Any:
+    """Outbox items bound for this staff group: its topics' items, wherever their case is."""
+    cases_here = (
+        select(Case.id)
+        .join(Office, Office.id == Case.office_id)
+        .where(func.coalesce(Case.inbox_chat_id, Office.staff_group_chat_id) == chat_id)
+    )
+    return or_(
+        OutboxItem.chat_id == chat_id,
+        and_(
+            OutboxItem.chat_id.is_(None),
+            OutboxItem.destination == "topic",
+            OutboxItem.case_id.in_(cases_here),
+        ),
+    )
+
+
 class Sender:
     def __init__(
         self,
@@ -88,7 +141,11 @@ class Sender:
         limits: Limits,
         max_in_flight: int = 8,
         lag_alert_seconds: float = 300,
+        group_retry_seconds: tuple[float, float] = (5.0, float(MAX_BACKOFF_SECONDS)),
     ) -> None:
+        # A staff group that refuses the bot: first wait, and the most it doubles to.
+        self.group_retry_first, self.group_retry_max = group_retry_seconds
+        self._outages: dict[int, _Outage] = {}
         self.lag_alert_seconds = lag_alert_seconds
         # Per group: the latest relay lag (seconds from receiving to posting) and the last alert.
         self.lag: dict[int, float] = {}
@@ -226,7 +283,8 @@ class Sender:
         lane_case = sql_case(
             (or_(destination.is_(None), destination < 0), OutboxItem.case_id), else_=None
         )
-        full = self.limits.full_chats()
+        # Groups with no room now, and groups that refuse the bot (until their next try).
+        full = self.limits.full_chats() + self._held_chats()
         async with self.sessionmaker() as session:
             # One head per lane: the lane's oldest waiting item, due or not, so that an item
             # waiting after a failure is never overtaken by a later one of its lane. Lanes of
@@ -283,11 +341,20 @@ class Sender:
     async def _launch(self, now: datetime) -> tuple[float, int]:
         """Start deliveries from the lanes found, within the free slots and each chat's room."""
         pause, launched = 1.0, 0
+        clock = time.monotonic()
+        for outage in self._outages.values():
+            if outage.until > clock:
+                pause = min(pause, outage.until - clock)
         for chat_id, firsts in list(self._lanes.items()):
             free = self.max_in_flight - len(self._busy)
             if free <= 0:
                 break  # a finishing delivery wakes the sender
             room = min(self.limits.room(chat_id), free)
+            if chat_id in self._outages:
+                if chat_id in self._held_chats():
+                    del self._lanes[chat_id]  # found before the group refused; found again later
+                    continue
+                room = min(room, 1)  # one try probes the group; if it goes, everything follows
             if room == 0:
                 pause = min(pause, max(self.limits.wait(chat_id), 0.01))
                 continue
@@ -296,6 +363,9 @@ class Sender:
                 firsts.items(),
                 key=lambda lane: (self._served_at.get(lane[1][1] or 0, 0.0), lane[1][0]),
             )
+            if chat_id in self._outages:
+                refused_case = self._outages[chat_id].case_id
+                ordered.sort(key=lambda lane: lane[1][1] != refused_case)  # stable
             chosen = ordered[:room]
             older = aliased(OutboxItem)
             async with self.sessionmaker() as session:
@@ -371,6 +441,7 @@ class Sender:
             log_failure(logger, f"backing off outbox item {item_id}", error)
 
     async def _deliver_in(self, session: AsyncSession, item_id: int, chat_id: int) -> None:
+        started = time.monotonic()
         item = await session.get(OutboxItem, item_id)
         if item is None or item.status is not OutboxStatus.PENDING:
             return
@@ -401,11 +472,17 @@ class Sender:
             item.not_before = now + timedelta(seconds=error.retry_after)
             await session.commit()
             return
-        except TelegramForbiddenError:
+        except TelegramForbiddenError as error:
+            if chat_id < 0:  # removed from the group: nothing to do with this message
+                await self._hold_group(
+                    session, item, case, chat_id, group_refusal(error) or GroupRefusal.REMOVED
+                )
+                return
             await self._forbidden(session, item, case)
             await session.commit()
             return
         except TelegramBadRequest as error:
+            refusal = group_refusal(error) if chat_id < 0 else None
             if "not modified" in error.message.lower():
                 # The copy already shows this version: done.
                 item.status, item.sent_at, item.payload = OutboxStatus.SENT, now, {}
@@ -414,12 +491,19 @@ class Sender:
                 logger.warning("topic of case %s is gone; a new one will be created", case.id)
                 case.topic_id = None
                 case.card_message_id = None
-            else:
-                logger.error(
-                    "outbox item %s refused by Telegram: %s", item.id, type(error).__name__
+            elif refusal is not None and item.kind == "pin":
+                # A card left unpinned is no reason to hold a whole group's messages.
+                logger.warning(
+                    "staff group %s may not pin the card of case %s", chat_id, item.case_id
                 )
                 item.status = OutboxStatus.FAILED
                 item.attempts += 1
+            elif refusal is not None:
+                await self._hold_group(session, item, case, chat_id, refusal)
+                return
+            else:
+                await self._refused(session, item, case)
+                return
             await session.commit()
             return
         except (TelegramNetworkError, TelegramServerError) as error:
@@ -464,6 +548,8 @@ class Sender:
         if case is not None:
             self._served_at[case.id] = time.monotonic()
         await session.commit()
+        if chat_id < 0 and chat_id in self._outages:
+            await self._group_works(session, chat_id, started)
         if item.direction is Direction.FROM_RETURNEE and chat_id < 0:
             await self._watch_lag(chat_id, (now - as_utc(item.created_at)).total_seconds(), case)
 
@@ -513,9 +599,195 @@ class Sender:
                 await relay.notice(session, case, "returnee_blocked")
                 self.wake()
             return
-        # A counsellor who blocked the bot, or the bot removed from a group: nothing to retry.
+        # A counsellor who blocked the bot: nothing to retry. (A group's 403 holds the group.)
         logger.error("outbox item %s: the bot may not write to its destination", item.id)
         item.status = OutboxStatus.FAILED
+
+    # ---- refusals ----------------------------------------------------------------------------
+    def _held_chats(self) -> list[int]:
+        """Groups that refuse the bot and may not be tried now: before their next try, or while
+        that one try is on its way."""
+        clock = time.monotonic()
+        probing = {chat_id for chat_id, _ in self._busy}
+        return [
+            chat_id
+            for chat_id, outage in self._outages.items()
+            if outage.until > clock or chat_id in probing
+        ]
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hold_group(
+        self,
+        session: AsyncSession,
+        item: OutboxItem,
+        case: Case | None,
+        chat_id: int,
+        refusal: GroupRefusal,
+    ) -> None:
+        """The staff group refused the bot itself: all its work waits, no try is counted against
+        any item, and the next try comes after a doubling wait."""
+        clock = time.monotonic()
+        outage = self._outages.get(chat_id)
+        first = outage is None
+        if outage is None:
+            delay = self.group_retry_first
+            until_at = utcnow() + timedelta(seconds=delay)
+            outage = _Outage(clock, delay, clock + delay, until_at, item.case_id)
+            self._outages[chat_id] = outage
+        elif clock >= outage.until:
+            # The try after the last wait was refused too: wait twice as long.
+            outage.case_id = item.case_id
+            outage.delay = min(outage.delay * 2, self.group_retry_max)
+            outage.until = clock + outage.delay
+            outage.until_at = utcnow() + timedelta(seconds=outage.delay)
+            logger.info(
+                "staff group %s still refuses the bot; next try in %.1f s", chat_id, outage.delay
+            )
+        # Otherwise a try that left before the group was found refusing: the wait stands.
+        item.not_before = max(as_utc(item.not_before), outage.until_at)
+        # Every waiting item of the group: one case's lane keeps its order, and none overtakes.
+        await session.execute(
+            update(OutboxItem)
+            .where(
+                OutboxItem.status == OutboxStatus.PENDING,
+                OutboxItem.not_before < outage.until_at,
+                _in_group(chat_id),
+            )
+            .values(not_before=outage.until_at)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+        if first:
+            logger.warning(
+                "staff group %s refuses the bot (%s): its messages wait, next try in %.1f s",
+                chat_id,
+                refusal,
+                outage.delay,
+            )
+            if case is not None:
+                self._spawn(self._tell_managers(chat_id, case.office_id, refusal))
+
+    async def _group_works(self, session: AsyncSession, chat_id: int, started: float) -> None:
+        """A try launched during the outage went through: what waited goes now."""
+        outage = self._outages.get(chat_id)
+        if outage is None or started < outage.since:
+            return  # it left before the group refused: that proves nothing
+        del self._outages[chat_id]
+        # What waited arrives late because of the outage, not Telegram's rate: no lag alert.
+        self._lag_alerted[chat_id] = time.monotonic()
+        logger.info("staff group %s takes the bot's messages again", chat_id)
+        now = utcnow()
+        await session.execute(
+            update(OutboxItem)
+            .where(
+                OutboxItem.status == OutboxStatus.PENDING,
+                OutboxItem.not_before > now,
+                OutboxItem.not_before <= outage.until_at,
+                _in_group(chat_id),
+            )
+            .values(not_before=now)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+        self.wake()
+
+    async def _tell_managers(self, chat_id: int, office_id: int, refusal: GroupRefusal) -> None:
+        """Once per outage, each programme manager in their private chat and language: which
+        office's group, and what to fix. No case and no person is named."""
+        try:
+            async with self.sessionmaker() as session:
+                office = await session.get(Office, office_id)
+                managers = list(
+                    await session.scalars(
+                        select(Person).where(Person.role == Role.ADMIN).order_by(Person.id)
+                    )
+                )
+        except Exception as error:  # noqa: BLE001 - the database itself may be what failed
+            log_failure(logger, f"finding the managers to tell about staff group {chat_id}", error)
+            return
+        if office is None or not managers:
+            logger.warning("no programme manager is registered to hear about group %s", chat_id)
+            return
+        for manager in managers:
+            locale = (
+                manager.language
+                if manager.language in SHIPPED_LANGUAGES
+                else self.i18n.default_locale
+            )
+            text = group_refused_text(self.i18n, locale, refusal, office, chat_id)
+            target = manager.telegram_user_id
+            try:
+                await self.call(target, SendMessage(chat_id=target, text=text))
+            except TelegramAPIError as error:
+                logger.warning(
+                    "programme manager %s could not be told about staff group %s: %s",
+                    manager.id,
+                    chat_id,
+                    type(error).__name__,
+                )
+
+    async def _refused(self, session: AsyncSession, item: OutboxItem, case: Case | None) -> None:
+        """Telegram refused the message itself: it fails, keeps no content, and its author is
+        told (staff in the case's topic, a returnee or counsellor privately)."""
+        parts = [item]
+        album = item.payload.get("media_group_id")
+        if album:  # an album goes, and is refused, as one message
+            parts += [
+                part
+                for part in await session.scalars(
+                    select(OutboxItem).where(
+                        OutboxItem.case_id == item.case_id,
+                        OutboxItem.status == OutboxStatus.PENDING,
+                        OutboxItem.direction == item.direction,
+                        OutboxItem.id != item.id,
+                    )
+                )
+                if part.payload.get("media_group_id") == album
+            ]
+        for part in parts:
+            part.status = OutboxStatus.FAILED
+            part.attempts += 1
+            part.payload = {}  # it will never go: keep no content
+        logger.error("outbox item %s refused by Telegram for itself; its author is told", item.id)
+        author = await session.get(Person, item.author_id) if item.author_id else None
+        private: tuple[Person, int | None] | None = None
+        if case is not None and item.direction in (Direction.TO_RETURNEE, Direction.TO_COUNSELLOR):
+            in_group = item.source_chat_id is not None and item.source_chat_id < 0
+            reply = {"reply_to": item.source_message_id} if in_group else {}
+            await relay.notice(session, case, "message_refused", **reply)
+        elif author is not None and item.direction in (
+            Direction.FROM_RETURNEE,
+            Direction.FROM_COUNSELLOR,
+        ):
+            in_chat = item.source_chat_id == author.telegram_user_id
+            private = (author, item.source_message_id if in_chat else None)
+        await session.commit()
+        if private is not None:
+            self._spawn(self._tell_author(*private))
+        self.wake()
+
+    async def _tell_author(self, author: Person, reply_to: int | None) -> None:
+        """One sentence in the author's language, replying to the message that did not go."""
+        locale = author.language if author.language in SHIPPED_LANGUAGES else None
+        text = self.i18n.gettext(MESSAGE_REFUSED, locale=locale or self.i18n.default_locale)
+        target = author.telegram_user_id
+        reply = (
+            ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+            if reply_to
+            else None
+        )
+        try:
+            await self.call(target, SendMessage(chat_id=target, text=text, reply_parameters=reply))
+        except TelegramAPIError as error:
+            logger.warning(
+                "person %s could not be told of a refused message: %s",
+                author.id,
+                type(error).__name__,
+            )
 
     async def _ensure_topic(
         self, session: AsyncSession, case: Case | None, chat_id: int, item: OutboxItem
@@ -524,9 +796,15 @@ class Sender:
         if case.topic_id is not None and case.inbox_chat_id == chat_id:
             if case.topic_closed and item.direction is Direction.FROM_RETURNEE:
                 # Closing a topic never silences the returnee: their next message reopens it.
-                await self.call(
-                    chat_id, ReopenForumTopic(chat_id=chat_id, message_thread_id=case.topic_id)
-                )
+                try:
+                    await self.call(
+                        chat_id,
+                        ReopenForumTopic(chat_id=chat_id, message_thread_id=case.topic_id),
+                    )
+                except TelegramBadRequest as error:
+                    # Reopened by hand already: that "not modified" is no answer to the message.
+                    if "not_modified" not in error.message.lower():  # TOPIC_NOT_MODIFIED
+                        raise
                 case.topic_closed = False
                 await session.commit()
         else:

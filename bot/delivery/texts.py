@@ -1,4 +1,6 @@
-"""Words the bot itself writes into a case's topic: the case card and short notes to staff."""
+"""Words the bot itself writes: the case card and short notes to staff in a case's topic, and
+the few words sent privately when Telegram refuses something (to programme managers, to an
+author whose message could not be passed on)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from typing import Any
 
 from aiogram.utils.i18n import I18n
 
+from bot.delivery.refusals import GroupRefusal
 from bot.formatting import format_date
 from bot.i18n import N_
 from bot.languages import SHIPPED_LANGUAGES
@@ -51,6 +54,31 @@ NOTICES = {
         "⚠️ The returnee has blocked the bot. Your messages are kept and will be delivered if "
         "they write again."
     ),
+    "message_refused": N_(
+        "⚠️ Telegram refused this message, so it was not delivered; please send it again in "
+        "another way."
+    ),
+}
+
+# To a returnee or counsellor, in reply to their own message that Telegram refused.
+MESSAGE_REFUSED = N_(
+    "⚠️ Telegram did not let this message reach the office; please send it again in another way."
+)
+
+# To programme managers, once per outage of a staff group. No case, no person: the office only.
+GROUP_REFUSED = {
+    GroupRefusal.REMOVED: N_(
+        "⚠️ The bot was removed from the staff group of {office} ({code}), chat {group}. "
+        "Messages for the group are kept and will be delivered once the bot is back: please add "
+        "it to the group again and make it an administrator with Manage topics, Delete messages "
+        "and Pin messages."
+    ),
+    GroupRefusal.RIGHTS: N_(
+        "⚠️ The bot may not post in the staff group of {office} ({code}), chat {group}. "
+        "Messages for the group are kept and will be delivered once this is fixed: please check "
+        "that Topics are on and make the bot an administrator with Manage topics, Delete "
+        "messages and Pin messages."
+    ),
 }
 
 # What cannot be passed on (bot/handlers/incoming.py NOT_PASSED_ON), named for people.
@@ -87,6 +115,14 @@ def notice_text(i18n: I18n, locale: str, key: str, values: dict[str, Any]) -> st
     if values.get("kind") in CONTENT_KINDS:
         values = {**values, "kind": i18n.gettext(CONTENT_KINDS[values["kind"]], locale=locale)}
     return i18n.gettext(NOTICES[key], locale=locale).format(**values)
+
+
+def group_refused_text(
+    i18n: I18n, locale: str, refusal: GroupRefusal, office: Office, chat_id: int
+) -> str:
+    return i18n.gettext(GROUP_REFUSED[refusal], locale=locale).format(
+        office=office.name, code=office.code, group=chat_id
+    )
 
 
 def copyable(text: str, fragments: list[str]) -> list[dict[str, Any]]:

@@ -94,10 +94,17 @@ async def add_counsellor(
     return person
 
 
-async def add_admin(session: AsyncSession, *, telegram_user_id: int, name: str) -> Person:
+async def add_admin(
+    session: AsyncSession, *, telegram_user_id: int, name: str, language: str | None = None
+) -> Person:
+    """A programme manager. The bot writes to them privately (in this language) when an office's
+    staff group refuses it."""
     await _ensure_unregistered(session, telegram_user_id)
     person = Person(
-        telegram_user_id=telegram_user_id, role=Role.ADMIN, display_name=_display_name(name)
+        telegram_user_id=telegram_user_id,
+        role=Role.ADMIN,
+        display_name=_display_name(name),
+        language=_language(language),
     )
     session.add(person)
     await session.flush()

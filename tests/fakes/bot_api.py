@@ -110,6 +110,9 @@ class FakeBotApi:
         self.topics: dict[int, dict[int, str]] = {}
         self.blocked: set[int] = set()  # private chats whose user blocked the bot
         self.deleted_topics: set[tuple[int, int]] = set()
+        # Chats that refuse calls until lifted, e.g. a group the bot was removed from:
+        # (status, description, only this method or None for every call).
+        self.refusing: dict[int, tuple[int, str, str | None]] = {}
         self.hold: set[str] = set()  # methods whose calls never get an answer
         self.held = 0  # how many calls are hanging because of `hold`
         self._released = asyncio.Event()
@@ -177,6 +180,16 @@ class FakeBotApi:
     def fail_next(self, method: str, status: int, description: str, **extra: Any) -> None:
         """Make the next call of `method` fail the way Telegram would."""
         self.failures.setdefault(method, []).append((status, {"description": description, **extra}))
+
+    def refuse_chat(
+        self, chat_id: int, status: int, description: str, method: str | None = None
+    ) -> None:
+        """Make every call to this chat (or every call of `method` only) fail the way Telegram
+        words it, until `lift(chat_id)`."""
+        self.refusing[chat_id] = (status, description, method)
+
+    def lift(self, chat_id: int) -> None:
+        self.refusing.pop(chat_id, None)
 
     def pause(self, method: str, **where: Any) -> None:
         """Let matching calls wait unanswered until `resume()`, as a slow Telegram would."""
@@ -370,8 +383,8 @@ class FakeBotApi:
         return message
 
     def _refusal(self, method: str, params: dict[str, Any]) -> tuple[int, str] | None:
-        """Refuse the way Telegram does: texts too long, blocked users, deleted topics, too many
-        requests."""
+        """Refuse the way Telegram does: texts too long, chats set to refuse, too many requests,
+        blocked users, deleted topics."""
         wrong_length = self._wrong_length(method, params)
         if wrong_length is not None:
             self.refused_texts.append((method, wrong_length))
@@ -379,6 +392,10 @@ class FakeBotApi:
         if "chat_id" not in params or not str(params["chat_id"]).lstrip("-").isdigit():
             return None
         chat_id = int(params["chat_id"])
+        if chat_id in self.refusing:
+            status, description, only = self.refusing[chat_id]
+            if only is None or only == method:
+                return status, description
         if self.group_limit and chat_id < 0:
             count, seconds = self.group_limit
             now = time.monotonic()
