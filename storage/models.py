@@ -278,6 +278,32 @@ class OutboxStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class OutboxKind(enum.StrEnum):
+    """What an outbox item asks of Telegram. Each kind's payload type is in
+    bot/services/outbox.py (`PAYLOADS`)."""
+
+    COPY = "copy"  # a message copied by id (with a caption or header the bot adds)
+    TEXT = "text"  # a text the bot writes: signed, headed, or a correction
+    EDIT_TEXT = "edit_text"  # a copy edited in place
+    NOTICE = "notice"  # a note from the bot, rendered in the reader's language when sent
+    CARD = "card"  # the case card edited to show the case as it is now
+    PIN = "pin"  # the case card pinned
+    CLOSE_TOPIC = "close_topic"
+    EDIT_FOLLOWS = "edit_follows"  # an edit waiting behind its not yet delivered original
+
+
+class Destination(enum.StrEnum):
+    TOPIC = "topic"  # the case's topic in its office's staff group
+    PRIVATE = "private"  # a person's private chat (chat_id)
+
+
+def _string_enum(kind: type[enum.Enum], length: int) -> Enum:
+    # The same VARCHAR as before the enum existed: no migration, values checked when read.
+    return Enum(
+        kind, native_enum=False, length=length, values_callable=lambda k: [m.value for m in k]
+    )
+
+
 class OutboxItem(Base):
     """A message waiting to be sent. Kept until Telegram confirms it, so a restart loses nothing.
 
@@ -303,9 +329,9 @@ class OutboxItem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
-    destination: Mapped[str] = mapped_column(String(16))  # "topic" or "private"
+    destination: Mapped[Destination] = mapped_column(_string_enum(Destination, 16))
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[OutboxKind] = mapped_column(_string_enum(OutboxKind, 32))
     payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     direction: Mapped[Direction] = mapped_column(_enum(Direction, "outbox_direction"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))

@@ -9,10 +9,10 @@ from typing import Any
 from aiogram.utils.i18n import I18n
 
 from bot.delivery.refusals import GroupRefusal
+from bot.delivery.split import utf16_length
 from bot.formatting import format_date
 from bot.i18n import N_
 from bot.languages import SHIPPED_LANGUAGES
-from bot.services.relay import utf16_length
 from storage.models import Case, CaseStatus, Office
 
 NOTICES = {

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.services import audit, relay
-from storage.models import Case, Office, OfficeInbox, Person, Role
+from storage.models import Case, Office, OfficeInbox, OutboxKind, Person, Role
 
 
 async def office_of_chat(session: AsyncSession, chat_id: int) -> Office | None:
@@ -57,7 +57,7 @@ async def assign(session: AsyncSession, case: Case, staff: Person, by: Person) -
     audit.record(
         session, "case.assigned", actor_id=by.id, case_id=case.id, office_id=case.office_id
     )
-    await relay.topic_work(session, case, "card")
+    await relay.topic_work(session, case, OutboxKind.CARD)
 
 
 async def close(session: AsyncSession, case: Case, by: Person) -> None:
@@ -66,4 +66,4 @@ async def close(session: AsyncSession, case: Case, by: Person) -> None:
     audit.record(
         session, "case.topic_closed", actor_id=by.id, case_id=case.id, office_id=case.office_id
     )
-    await relay.topic_work(session, case, "close_topic")
+    await relay.topic_work(session, case, OutboxKind.CLOSE_TOPIC)

@@ -8,23 +8,38 @@ erased once delivered.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.delivery.split import TEXT_LIMIT, utf16_length
-from bot.services.clock import as_utc, utcnow
+from bot.delivery.split import utf16_length
+from bot.services.clock import utcnow
+from bot.services.edits import edited, follow_edit, held_original
+from bot.services.locations import last_shared_location, share_location
+from bot.services.messages import Incoming, entities_of
+from bot.services.outbox import (
+    Combinable,
+    CopyPayload,
+    Mention,
+    NoticePayload,
+    Queued,
+    Source,
+    TextPayload,
+    TopicWorkPayload,
+    queue,
+)
+from bot.services.response_times import record_response_time
 from storage.models import (
     Case,
+    Destination,
     Direction,
-    OfficeInbox,
     OutboxItem,
+    OutboxKind,
     OutboxStatus,
     Person,
     Relay,
-    ResponseTime,
     Role,
 )
 
@@ -33,34 +48,6 @@ SHORT_TEXT = 300
 # Content that cannot carry a caption; copies of it go without the office's signature.
 NO_CAPTION = frozenset({"sticker", "video_note", "contact", "dice", "poll", "venue", "location"})
 LOCATION = frozenset({"location", "venue"})
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """A Telegram message reduced to what routing needs; text only where words are added."""
-
-    chat_id: int
-    message_id: int
-    kind: str
-    media_group_id: str | None = None
-    reply_to_message_id: int | None = None
-    text: str | None = None
-    entities: list[dict[str, Any]] = field(default_factory=list)
-    sent_at: int | None = None  # Unix time the person sent it
-
-
-@dataclass(frozen=True)
-class Queued:
-    """A message's item in the outbox. `again`: Telegram delivered the message's update once
-    more (webhook redelivery, polling after a crash); the item queued the first time stands, and
-    nothing done for the message then (answers, notes) is to be done again."""
-
-    item: OutboxItem
-    again: bool = False
-
-
-def _shifted(entities: list[dict[str, Any]], by: int) -> list[dict[str, Any]]:
-    return [{**entity, "offset": entity["offset"] + by} for entity in entities]
 
 
 async def _reply_target(
@@ -90,109 +77,8 @@ async def _reply_target(
     )
 
 
-async def _place_in_inbox(session: AsyncSession, case: Case) -> None:
-    """A case without a topic yet goes to the office's staff group with the fewest cases, so an
-    office with several groups spreads its cases (and Telegram's per-group limit) over them."""
-    if case.inbox_chat_id is not None:
-        return
-    groups = [case.office.staff_group_chat_id] if case.office.staff_group_chat_id else []
-    groups += list(
-        await session.scalars(
-            select(OfficeInbox.chat_id)
-            .where(OfficeInbox.office_id == case.office_id)
-            .order_by(OfficeInbox.id)
-        )
-    )
-    if len(groups) < 2:
-        return  # one group (or none yet): the sender finds it through the office
-    load = dict(
-        (
-            await session.execute(
-                select(Case.inbox_chat_id, func.count())
-                .where(Case.inbox_chat_id.in_(groups))
-                .group_by(Case.inbox_chat_id)
-            )
-        ).all()
-    )
-    case.inbox_chat_id = min(groups, key=lambda chat: (load.get(chat, 0), groups.index(chat)))
-
-
-async def _queue(
-    session: AsyncSession,
-    case: Case,
-    *,
-    destination: str,
-    chat_id: int | None,
-    kind: str,
-    payload: dict[str, Any],
-    direction: Direction,
-    author: Person | None,
-    revision: int = 0,
-) -> OutboxItem:
-    queued = await _enqueue(
-        session,
-        case,
-        destination=destination,
-        chat_id=chat_id,
-        kind=kind,
-        payload=payload,
-        direction=direction,
-        author=author,
-        revision=revision,
-    )
-    return queued.item
-
-
-async def _enqueue(
-    session: AsyncSession,
-    case: Case,
-    *,
-    destination: str,
-    chat_id: int | None,
-    kind: str,
-    payload: dict[str, Any],
-    direction: Direction,
-    author: Person | None,
-    revision: int = 0,
-) -> Queued:
-    source = payload.get("from_chat_id"), payload.get("message_id")
-    if source[0] is not None:
-        # Telegram may deliver an update again after a crash: the first queued copy stands.
-        # The id alone: this runs for every message and almost never finds anything.
-        already = await session.scalar(
-            select(OutboxItem.id).where(
-                OutboxItem.source_chat_id == source[0],
-                OutboxItem.source_message_id == source[1],
-                OutboxItem.direction == direction,
-                OutboxItem.revision == revision,
-            )
-        )
-        if already is not None:
-            item = await session.get(OutboxItem, already)
-            assert item is not None
-            return Queued(item, again=True)
-    if destination == "topic":
-        await _place_in_inbox(session, case)
-    now = utcnow()
-    item = OutboxItem(
-        source_chat_id=source[0],
-        source_message_id=source[1],
-        revision=revision,
-        case_id=case.id,
-        destination=destination,
-        chat_id=chat_id,
-        kind=kind,
-        payload=payload,
-        direction=direction,
-        author_id=author.id if author else None,
-        status=OutboxStatus.PENDING,
-        attempts=0,
-        not_before=now,
-        created_at=now,
-    )
-    session.add(item)
-    # The audit log gets its line when the relay is delivered (relay.sent.*), not here.
-    return Queued(item)
+def _source(message: Incoming) -> Source:
+    return Source(message.chat_id, message.message_id)
 
 
 async def from_returnee(
@@ -203,39 +89,40 @@ async def from_returnee(
         await release_held(session, case)
     if message.kind in LOCATION:
         # A pin would say where the returnee is to everyone in the group: only a note goes.
-        return await _enqueue(
+        return await queue(
             session,
             case,
-            destination="topic",
-            chat_id=None,
-            kind="notice",
-            payload={
-                "notice": "location_shared",
-                "from_chat_id": message.chat_id,
-                "message_id": message.message_id,
-            },
+            NoticePayload(notice="location_shared"),
+            destination=Destination.TOPIC,
             direction=Direction.FROM_RETURNEE,
             author=returnee,
+            source=_source(message),
         )
-    payload: dict[str, Any] = {"from_chat_id": message.chat_id, "message_id": message.message_id}
-    if message.media_group_id:
-        payload["media_group_id"] = message.media_group_id
     reply_to = await _reply_target(session, message, case.inbox_chat_id)
-    if reply_to is not None:
-        payload["reply_to"] = reply_to
-    elif message.kind == "text" and message.text and utf16_length(message.text) <= SHORT_TEXT:
+    combinable = None
+    if (
+        reply_to is None
+        and message.kind == "text"
+        and message.text
+        and utf16_length(message.text) <= SHORT_TEXT
+    ):
         # Kept only while waiting: a burst of short texts then costs one post of the group's 20
         # a minute. Erased on delivery like every payload.
-        payload["combinable"] = {"text": message.text, "at": message.sent_at}
-    return await _enqueue(
+        combinable = Combinable(text=message.text, at=message.sent_at)
+    return await queue(
         session,
         case,
-        destination="topic",
-        chat_id=None,
-        kind="copy",
-        payload=payload,
+        CopyPayload(
+            from_chat_id=message.chat_id,
+            message_id=message.message_id,
+            media_group_id=message.media_group_id,
+            reply_to=reply_to,
+            combinable=combinable,
+        ),
+        destination=Destination.TOPIC,
         direction=Direction.FROM_RETURNEE,
         author=returnee,
+        source=_source(message),
     )
 
 
@@ -243,33 +130,42 @@ async def from_counsellor(
     session: AsyncSession, case: Case, counsellor: Person, message: Incoming, header: str
 ) -> OutboxItem:
     """A counsellor wrote about a case: it goes to the topic, marked with who wrote it."""
-    payload: dict[str, Any] = {"from_chat_id": message.chat_id, "message_id": message.message_id}
-    kind = "copy"
-    if message.kind == "text":
-        kind = "text"
-        payload = {
-            "text": f"{header}\n{message.text or ''}",
-            "entities": _shifted(message.entities, utf16_length(header) + 1),
-            **payload,
-        }
-    elif message.kind not in NO_CAPTION:
-        payload["caption"] = f"{header}\n{message.text or ''}".strip()
-        payload["caption_entities"] = _shifted(message.entities, utf16_length(header) + 1)
-    else:
-        payload["header"] = header
     reply_to = await _reply_target(session, message, case.inbox_chat_id)
-    if reply_to is not None:
-        payload["reply_to"] = reply_to
-    return await _queue(
+    shift = utf16_length(header) + 1
+    payload: CopyPayload | TextPayload
+    if message.kind == "text":
+        payload = TextPayload(
+            text=f"{header}\n{message.text or ''}",
+            entities=entities_of(message, shift),
+            from_chat_id=message.chat_id,
+            message_id=message.message_id,
+            reply_to=reply_to,
+        )
+    elif message.kind not in NO_CAPTION:
+        payload = CopyPayload(
+            from_chat_id=message.chat_id,
+            message_id=message.message_id,
+            caption=f"{header}\n{message.text or ''}".strip(),
+            caption_entities=entities_of(message, shift),
+            reply_to=reply_to,
+        )
+    else:
+        payload = CopyPayload(
+            from_chat_id=message.chat_id,
+            message_id=message.message_id,
+            header=header,
+            reply_to=reply_to,
+        )
+    queued = await queue(
         session,
         case,
-        destination="topic",
-        chat_id=None,
-        kind=kind,
-        payload=payload,
+        payload,
+        destination=Destination.TOPIC,
         direction=Direction.FROM_COUNSELLOR,
         author=counsellor,
+        source=_source(message),
     )
+    return queued.item
 
 
 async def counsellor_behind(session: AsyncSession, case: Case, message: Incoming) -> int | None:
@@ -317,35 +213,43 @@ async def from_staff(
         direction, chat_id = Direction.TO_RETURNEE, case.returnee.telegram_user_id
     else:
         return None
-    payload: dict[str, Any] = {
-        "from_chat_id": message.chat_id,
-        "message_id": message.message_id,
-        "protect": True,
-    }
-    kind = "copy"
-    if message.kind == "text":
-        kind = "text"
-        payload["text"] = f"{message.text or ''}\n\n— {signature}"
-        payload["entities"] = message.entities
-    elif message.kind not in NO_CAPTION:
-        caption = message.text or ""
-        payload["caption"] = f"{caption}\n\n— {signature}" if caption else f"— {signature}"
-        payload["caption_entities"] = message.entities
     reply_to = await _reply_target(session, message, chat_id)
-    if reply_to is not None:
-        payload["reply_to"] = reply_to
+    payload: CopyPayload | TextPayload
+    if message.kind == "text":
+        payload = TextPayload(
+            text=f"{message.text or ''}\n\n— {signature}",
+            entities=entities_of(message),
+            from_chat_id=message.chat_id,
+            message_id=message.message_id,
+            reply_to=reply_to,
+            protect=True,
+        )
+    else:
+        caption = None
+        if message.kind not in NO_CAPTION:
+            words = message.text or ""
+            caption = f"{words}\n\n— {signature}" if words else f"— {signature}"
+        payload = CopyPayload(
+            from_chat_id=message.chat_id,
+            message_id=message.message_id,
+            caption=caption,
+            caption_entities=entities_of(message) if caption else [],
+            reply_to=reply_to,
+            protect=True,
+        )
     if direction is Direction.TO_RETURNEE:
-        await _record_response_time(session, case, staff)
-    return await _queue(
+        await record_response_time(session, case, staff)
+    queued = await queue(
         session,
         case,
-        destination="private",
+        payload,
+        destination=Destination.PRIVATE,
         chat_id=chat_id,
-        kind=kind,
-        payload=payload,
         direction=direction,
         author=staff,
+        source=_source(message),
     )
+    return queued.item
 
 
 async def release_held(session: AsyncSession, case: Case) -> None:
@@ -358,18 +262,39 @@ async def release_held(session: AsyncSession, case: Case) -> None:
     )
 
 
-async def notice(session: AsyncSession, case: Case, key: str, **values: Any) -> OutboxItem:
-    """A note from the bot itself in the case's topic (the text is rendered when sent)."""
-    return await _queue(
+def _notice(
+    key: str,
+    mentions: Sequence[Mention],
+    entry: str | None,
+    reply_to: int | None,
+    values: dict[str, Any],
+) -> NoticePayload:
+    return NoticePayload(
+        notice=key, values=values, mentions=list(mentions), entry=entry, reply_to=reply_to
+    )
+
+
+async def notice(
+    session: AsyncSession,
+    case: Case,
+    key: str,
+    *,
+    mentions: Sequence[Mention] = (),
+    entry: str | None = None,
+    reply_to: int | None = None,
+    **values: str | int | float | None,
+) -> OutboxItem:
+    """A note from the bot itself in the case's topic (the text is rendered when sent);
+    `values` fill its placeholders."""
+    queued = await queue(
         session,
         case,
-        destination="topic",
-        chat_id=None,
-        kind="notice",
-        payload={"notice": key, **values},
+        _notice(key, mentions, entry, reply_to, values),
+        destination=Destination.TOPIC,
         direction=Direction.OFFICE_NOTICE,
         author=None,
     )
+    return queued.item
 
 
 async def notice_about(
@@ -379,30 +304,25 @@ async def notice_about(
     message: Incoming,
     *,
     revision: int = 0,
-    **values: Any,
+    mentions: Sequence[Mention] = (),
+    **values: str | int | float | None,
 ) -> Queued:
     """A note from the bot about one message (or one version of it) in the case's topic, queued
     once however often Telegram delivers the message's update."""
-    return await _enqueue(
+    return await queue(
         session,
         case,
-        destination="topic",
-        chat_id=None,
-        kind="notice",
-        payload={
-            "notice": key,
-            "from_chat_id": message.chat_id,
-            "message_id": message.message_id,
-            **values,
-        },
+        _notice(key, mentions, None, None, values),
+        destination=Destination.TOPIC,
         direction=Direction.OFFICE_NOTICE,
         author=None,
+        source=_source(message),
         revision=revision,
     )
 
 
 async def not_passed_on(
-    session: AsyncSession, case: Case, author: Person, message: Incoming, **values: Any
+    session: AsyncSession, case: Case, author: Person, message: Incoming, **values: str
 ) -> Queued:
     """Someone sent what cannot be passed on (a poll, a dice, a game...): the topic learns its
     kind, never its content. `values` fill the note (a counsellor's name)."""
@@ -413,309 +333,40 @@ async def not_passed_on(
     return await notice_about(session, case, key, message, kind=message.kind, **values)
 
 
-async def _record_response_time(session: AsyncSession, case: Case, staff: Person) -> None:
-    """The returnee's oldest message since the office last answered, and how long it waited."""
-    last_answer = await session.scalar(
-        select(func.max(OutboxItem.created_at)).where(
-            OutboxItem.case_id == case.id, OutboxItem.direction == Direction.TO_RETURNEE
-        )
-    )
-    waiting = select(func.min(OutboxItem.created_at)).where(
-        OutboxItem.case_id == case.id, OutboxItem.direction == Direction.FROM_RETURNEE
-    )
-    if last_answer is not None:
-        waiting = waiting.where(OutboxItem.created_at > last_answer)
-    asked = await session.scalar(waiting)
-    if asked is None:
-        return
-    now = utcnow()
-    session.add(
-        ResponseTime(
-            case_id=case.id,
-            office_id=case.office_id,
-            staff_id=staff.id,
-            asked_at=asked,
-            answered_at=now,
-            seconds=int((now - as_utc(asked)).total_seconds()),
-        )
-    )
-
-
-async def topic_work(session: AsyncSession, case: Case, kind: str) -> OutboxItem:
-    """Work on the case's topic itself: "card" (edit it to show the case as it is now),
-    "pin" (pin the card) or "close_topic". It waits its turn in the outbox like a message."""
-    return await _queue(
+async def topic_work(session: AsyncSession, case: Case, kind: OutboxKind) -> OutboxItem:
+    """Work on the case's topic itself: CARD (edit it to show the case as it is now), PIN (pin
+    the card) or CLOSE_TOPIC. It waits its turn in the outbox like a message."""
+    queued = await queue(
         session,
         case,
-        destination="topic",
-        chat_id=None,
-        kind=kind,
-        payload={},
+        TopicWorkPayload.model_validate({"kind": kind}),
+        destination=Destination.TOPIC,
         direction=Direction.OFFICE_NOTICE,
         author=None,
     )
+    return queued.item
 
 
-async def edited(
-    session: AsyncSession,
-    case: Case,
-    editor: Person,
-    message: Incoming,
-    revision: int,
-    *,
-    header: str | None = None,
-    signature: str | None = None,
-) -> list[OutboxItem]:
-    """Someone edited a message: its copies follow.
-
-    Text copies are edited in place; for media a marked correction (a fresh copy, replying to
-    the old one) follows, since a copy's media cannot be swapped. An original not yet confirmed
-    by Telegram (waiting, or being sent this very moment) gets an "edit_follows" item behind it in
-    its lane; when that item's turn comes the copy exists, and `follow_edit` corrects it.
-    """
-    # Originals first, copies second: an original delivered in between then shows up as a copy
-    # (corrected now) instead of being missed by both looks.
-    waiting = await _waiting_originals(session, case.id, message)
-    copies = await _copies(session, case, message)
-    items = [
-        await _correction(session, case, editor, message, revision, copy, parts, header, signature)
-        for copy, parts in _first_copies(copies)
-    ]
-    return items + await _edit_follows(
-        session, case, editor, message, revision, waiting, copies, header, signature
-    )
-
-
-async def follow_edit(session: AsyncSession, case: Case, follows: OutboxItem) -> list[OutboxItem]:
-    """An edit that waited for its original to be delivered: correct the copies made before it."""
-    payload: dict[str, Any] = follows.payload
-    editor = await session.get(Person, follows.author_id) if follows.author_id else None
-    message = Incoming(**payload["message"])
-    newer = await session.scalar(
-        select(OutboxItem.id).where(
-            OutboxItem.source_chat_id == message.chat_id,
-            OutboxItem.source_message_id == message.message_id,
-            OutboxItem.direction == follows.direction,
-            OutboxItem.revision > follows.revision,
-        )
-    )
-    if editor is None or newer is not None:
-        return []  # a later edit is already on its way: this one must not overwrite it
-    received_at = as_utc(follows.created_at)
-    return [
-        await _correction(
-            session,
-            case,
-            editor,
-            message,
-            follows.revision,
-            copy,
-            parts,
-            payload.get("header"),
-            payload.get("signature"),
-        )
-        for copy, parts in _first_copies(await _copies(session, case, message))
-        # A copy by id made after the edit arrived was taken from the edited message itself.
-        if not (payload.get("plain") and as_utc(copy.at) >= received_at)
-    ]
-
-
-async def _copies(session: AsyncSession, case: Case, message: Incoming) -> list[Relay]:
-    return list(
-        await session.scalars(
-            select(Relay)
-            .where(
-                Relay.case_id == case.id,
-                Relay.source_chat_id == message.chat_id,
-                Relay.source_message_id == message.message_id,
-            )
-            .order_by(Relay.id)
-        )
-    )
-
-
-def _first_copies(copies: list[Relay]) -> list[tuple[Relay, int]]:
-    """Per chat, the first message the copy was made of, and how many there were: a text too
-    long with the bot's additions went in parts (or a caption with a text after it), and an
-    earlier correction counts too. Each chat gets one correction, replying to the first."""
-    first: dict[int, Relay] = {}
-    parts: dict[int, int] = {}
-    for copy in copies:  # oldest first
-        first.setdefault(copy.copy_chat_id, copy)
-        parts[copy.copy_chat_id] = parts.get(copy.copy_chat_id, 0) + 1
-    return [(copy, parts[chat]) for chat, copy in first.items()]
-
-
-async def _correction(
-    session: AsyncSession,
-    case: Case,
-    editor: Person,
-    message: Incoming,
-    revision: int,
-    original: Relay,
-    parts: int,
-    header: str | None,
-    signature: str | None,
-) -> OutboxItem:
-    """The edit of one copy already made: the copy edited in place, or a marked correction.
-
-    In place only where the copy is one message of this text alone and the new text, with the
-    bot's additions, still fits one message; the sender splits a correction as needed."""
-    text = message.text or ""
-    entities = message.entities
-    if header:
-        text = f"{header}\n{text}"
-        entities = _shifted(entities, utf16_length(header) + 1)
-    if signature:
-        text = f"{text}\n\n— {signature}" if text else f"— {signature}"
-    payload: dict[str, Any] = {
-        "from_chat_id": message.chat_id,
-        "message_id": message.message_id,
-        "copy_chat_id": original.copy_chat_id,
-        "copy_message_id": original.copy_message_id,
-    }
-    shared = await session.scalar(
-        select(func.count()).where(
-            Relay.copy_chat_id == original.copy_chat_id,
-            Relay.copy_message_id == original.copy_message_id,
-        )
-    )
-    if message.kind == "text" and shared == 1 and parts == 1 and utf16_length(text) <= TEXT_LIMIT:
-        kind = "edit_text"
-        payload.update(text=text, entities=entities)
-    elif message.kind == "text":
-        # The copy holds several texts combined, or is one of several parts, or the new text
-        # is too long for one message: a marked correction follows instead.
-        kind = "text"
-        payload.update(
-            text=f"✏️ {text}",
-            entities=_shifted(entities, utf16_length("✏️ ")),
-            reply_to=original.copy_message_id,
-        )
-    else:
-        kind = "copy"
-        payload.update(
-            reply_to=original.copy_message_id,
-            caption=f"✏️ {text}".strip(),
-            caption_entities=_shifted(entities, utf16_length("✏️ ")),
-        )
-    if kind != "edit_text" and original.direction in (
-        Direction.TO_RETURNEE,
-        Direction.TO_COUNSELLOR,
-    ):
-        payload["protect"] = True  # a fresh message, protected like the one it corrects
-    destination = "topic" if original.copy_chat_id < 0 else "private"
-    return await _queue(
-        session,
-        case,
-        destination=destination,
-        chat_id=None if destination == "topic" else original.copy_chat_id,
-        kind=kind,
-        payload=payload,
-        direction=original.direction,
-        author=editor,
-        revision=revision,
-    )
-
-
-async def _waiting_originals(
-    session: AsyncSession, case_id: int, message: Incoming
-) -> list[OutboxItem]:
-    """The message's own outbox items not yet delivered (waiting, or held for a returnee)."""
-    return list(
-        await session.scalars(
-            select(OutboxItem).where(
-                OutboxItem.case_id == case_id,
-                OutboxItem.source_chat_id == message.chat_id,
-                OutboxItem.source_message_id == message.message_id,
-                OutboxItem.revision == 0,
-                OutboxItem.status.in_((OutboxStatus.PENDING, OutboxStatus.HELD)),
-            )
-        )
-    )
-
-
-async def held_original(session: AsyncSession, follows: OutboxItem) -> bool:
-    """Whether the original an edit waits behind was held (its returnee blocked the bot)."""
-    assert follows.case_id is not None
-    originals = await _waiting_originals(
-        session, follows.case_id, Incoming(**follows.payload["message"])
-    )
-    return any(
-        original.status is OutboxStatus.HELD and original.destination == follows.destination
-        for original in originals
-    )
-
-
-async def _edit_follows(
-    session: AsyncSession,
-    case: Case,
-    editor: Person,
-    message: Incoming,
-    revision: int,
-    originals: list[OutboxItem],
-    relays: list[Relay],
-    header: str | None,
-    signature: str | None,
-) -> list[OutboxItem]:
-    """Originals of this message not yet delivered: the edit waits behind each of them."""
-    copied_to = {"topic" if r.copy_chat_id < 0 else "private" for r in relays}
-    items = []
-    for original in originals:
-        if original.destination in copied_to:
-            continue
-        # Only a copy by id shows the message as it is when copied; a text or caption the bot
-        # wrote itself (signature, header, combined texts) was taken when it was queued.
-        plain = original.kind == "copy" and not {"caption", "combinable"} & original.payload.keys()
-        follows = await _queue(
-            session,
-            case,
-            destination=original.destination,
-            chat_id=original.chat_id,
-            kind="edit_follows",
-            # No source ids: the corrections it leads to carry them, and they must not match it.
-            payload={
-                "message": asdict(message),
-                "header": header,
-                "signature": signature,
-                "plain": plain,
-            },
-            direction=original.direction,
-            author=editor,
-            revision=revision,
-        )
-        follows.status = original.status  # held with it, released with it, in order
-        items.append(follows)
-    return items
-
-
-async def last_shared_location(session: AsyncSession, case: Case) -> int | None:
-    """The message id of the location the returnee shared last (only a note went to staff)."""
-    return await session.scalar(
-        select(OutboxItem.source_message_id)
-        .where(
-            OutboxItem.case_id == case.id,
-            OutboxItem.direction == Direction.FROM_RETURNEE,
-            OutboxItem.kind == "notice",
-            OutboxItem.source_message_id.is_not(None),
-        )
-        .order_by(OutboxItem.id.desc())
-        .limit(1)
-    )
-
-
-async def share_location(
-    session: AsyncSession, case: Case, returnee: Person, message_id: int
-) -> OutboxItem:
-    """The returnee agreed that staff may see the location: now it is copied to the topic."""
-    return await _queue(
-        session,
-        case,
-        destination="topic",
-        chat_id=None,
-        kind="copy",
-        payload={"from_chat_id": returnee.telegram_user_id, "message_id": message_id},
-        direction=Direction.FROM_RETURNEE,
-        author=returnee,
-        revision=-1,  # the same message once more, on request; -1 keeps it apart from the note
-    )
+# Edits, locations and the message type have their own modules; handlers reach them here.
+__all__ = [
+    "LOCATION",
+    "NO_CAPTION",
+    "SHORT_TEXT",
+    "Incoming",
+    "Queued",
+    "counsellor_behind",
+    "edited",
+    "follow_edit",
+    "from_counsellor",
+    "from_returnee",
+    "from_staff",
+    "held_original",
+    "last_shared_location",
+    "not_passed_on",
+    "notice",
+    "notice_about",
+    "release_held",
+    "share_location",
+    "topic_work",
+    "utf16_length",
+]

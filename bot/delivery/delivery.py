@@ -1,0 +1,143 @@
+"""Delivering one outbox item: its topic made ready, its kind's renderer, and what Telegram made
+of it recorded (a Relay row per message, so replies and edits find their way; the payload
+emptied; the audit line)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+from aiogram.exceptions import TelegramAPIError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from bot.delivery.lag import LagWatch
+from bot.delivery.outages import GroupOutages
+from bot.delivery.policy import DeliveryPolicy
+from bot.delivery.renderers import Renderers, Sent
+from bot.delivery.topics import Topics
+from bot.services import audit, relay
+from bot.services.clock import as_utc, utcnow
+from bot.services.outbox import EditFollowsPayload, MalformedOutboxItem, payload_of
+from storage.models import Case, Destination, Direction, OutboxItem, OutboxStatus, Relay
+
+logger = logging.getLogger(__name__)
+
+
+class Delivery:
+    def __init__(
+        self,
+        topics: Topics,
+        renderers: Renderers,
+        policy: DeliveryPolicy,
+        outages: GroupOutages,
+        lag: LagWatch,
+        served_at: dict[int, float],
+    ) -> None:
+        self.topics = topics
+        self.renderers = renderers
+        self.policy = policy
+        self.outages = outages
+        self.lag = lag
+        self.served_at = served_at  # per case, when it was last served: fairness in a group
+
+    async def deliver(self, session: AsyncSession, item_id: int, chat_id: int) -> None:
+        started = time.monotonic()
+        item = await session.get(OutboxItem, item_id)
+        if item is None or item.status is not OutboxStatus.PENDING:
+            return
+        try:
+            payload = payload_of(item)
+        except MalformedOutboxItem as error:
+            # Never sent half right: it fails at once, named in the log (field names only).
+            logger.error("%s; it fails", error)
+            item.status, item.attempts = OutboxStatus.FAILED, item.attempts + 1
+            await session.commit()
+            return
+        case = await self._case(session, item.case_id)
+        if isinstance(payload, EditFollowsPayload):
+            await self._edit_follows(session, item, case)
+            return
+        now = utcnow()
+        try:
+            thread = None
+            if item.destination is Destination.TOPIC:
+                assert case is not None
+                thread = await self.topics.ensure(session, case, chat_id, item)
+            # When the copy was made, not when delivery began: an edit that arrived meanwhile
+            # is compared with this (edits.follow_edit).
+            now = utcnow()
+            sent = await self.renderers.send(session, item, payload, case, chat_id, thread)
+        except TelegramAPIError as error:
+            await self.policy.failed(session, item, case, chat_id, error)
+            return
+        self._record(session, sent, case, chat_id, now)
+        if case is not None:
+            self.served_at[case.id] = time.monotonic()
+        await session.commit()
+        ended_outage = chat_id in self.outages and await self.outages.works(
+            session, chat_id, started
+        )
+        if ended_outage:
+            self.lag.quiet_for_a_while(chat_id)
+        if item.direction is Direction.FROM_RETURNEE and chat_id < 0:
+            await self.lag.observe(chat_id, (now - as_utc(item.created_at)).total_seconds(), case)
+
+    async def _edit_follows(
+        self, session: AsyncSession, item: OutboxItem, case: Case | None
+    ) -> None:
+        assert case is not None
+        if await relay.held_original(session, item):
+            item.status = OutboxStatus.HELD  # released with its original, behind it
+        else:
+            # Its original went first in this lane and is delivered: correct the copy.
+            await relay.follow_edit(session, case, item)
+            item.status, item.sent_at, item.payload = OutboxStatus.SENT, utcnow(), {}
+        await session.commit()
+
+    @staticmethod
+    def _record(
+        session: AsyncSession, sent: list[Sent], case: Case | None, chat_id: int, now: datetime
+    ) -> None:
+        done: dict[int, OutboxItem] = {}
+        for item, source_message_id, copy_message_id in sent:
+            # One row per message sent: a reply to any part of a text sent in parts finds it.
+            if case is not None and source_message_id is not None:
+                assert item.source_chat_id is not None
+                session.add(
+                    Relay(
+                        case_id=case.id,
+                        direction=item.direction,
+                        author_id=item.author_id,
+                        source_chat_id=item.source_chat_id,
+                        source_message_id=source_message_id,
+                        copy_chat_id=chat_id,
+                        copy_message_id=copy_message_id,
+                        at=now,
+                    )
+                )
+            done[item.id] = item
+        for item in done.values():
+            item.status = OutboxStatus.SENT
+            item.sent_at = now
+            item.attempts += 1
+            item.payload = {}  # delivered: keep no content
+            if case is not None:
+                audit.record(
+                    session,
+                    f"relay.sent.{item.direction}",
+                    actor_id=item.author_id,
+                    case_id=case.id,
+                    office_id=case.office_id,
+                )
+
+    @staticmethod
+    async def _case(session: AsyncSession, case_id: int | None) -> Case | None:
+        """The case with its office; the people on its card are loaded only for the card."""
+        if case_id is None:
+            return None
+        return await session.scalar(
+            select(Case).where(Case.id == case_id).options(joinedload(Case.office))
+        )

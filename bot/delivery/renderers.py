@@ -1,0 +1,352 @@
+"""Turning an outbox item into Bot API calls: one renderer per kind, each given its own payload
+type. Long texts go in parts (bot/delivery/split.py); short texts of a returnee waiting together
+go as one topic message; an album goes as one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from aiogram.methods import (
+    CloseForumTopic,
+    CopyMessage,
+    CopyMessages,
+    EditMessageText,
+    SendMessage,
+)
+from aiogram.types import MessageEntity, ReplyParameters
+from aiogram.utils.i18n import I18n
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.delivery.gateway import Gateway
+from bot.delivery.split import CAPTION_LIMIT, TEXT_LIMIT, Part, split, split_head, utf16_length
+from bot.delivery.texts import copyable, notice_text, office_locale, with_mentions
+from bot.delivery.topics import Topics
+from bot.services.outbox import (
+    CopyPayload,
+    EditFollowsPayload,
+    EditTextPayload,
+    Entity,
+    NoticePayload,
+    Payload,
+    TextPayload,
+    TopicWorkPayload,
+    payload_of,
+    rewrite,
+)
+from storage.models import (
+    Case,
+    Destination,
+    Direction,
+    OutboxItem,
+    OutboxKind,
+    OutboxStatus,
+)
+
+
+class Sent(NamedTuple):
+    """One message Telegram now has for an item: the source it copies (if any) and the copy."""
+
+    item: OutboxItem
+    source_message_id: int | None
+    copy_message_id: int
+
+
+def _entities(entities: list[Entity] | list[dict[str, Any]]) -> list[MessageEntity] | None:
+    dumped = [e.model_dump() if isinstance(e, Entity) else e for e in entities]
+    return [MessageEntity(**entity) for entity in dumped] or None
+
+
+def _reply(message_id: int | None) -> ReplyParameters | None:
+    if message_id is None:
+        return None
+    return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+
+
+def _dumped(entities: list[Entity]) -> list[dict[str, Any]]:
+    return [entity.model_dump() for entity in entities]
+
+
+class Where(NamedTuple):
+    """Where an item's messages go: the chat, the topic (for a group) and protection."""
+
+    chat_id: int
+    thread: int | None
+    protect: bool
+
+    def common(self) -> dict[str, Any]:
+        common: dict[str, Any] = {"chat_id": self.chat_id, "message_thread_id": self.thread}
+        if self.protect:
+            common["protect_content"] = True
+        return common
+
+
+class Renderers:
+    def __init__(self, gateway: Gateway, topics: Topics, i18n: I18n) -> None:
+        self.gateway = gateway
+        self.topics = topics
+        self.i18n = i18n
+        self.combined_saved = 0  # sends saved by combining short texts
+
+    async def send(
+        self,
+        session: AsyncSession,
+        item: OutboxItem,
+        payload: Payload,
+        case: Case | None,
+        chat_id: int,
+        thread: int | None,
+    ) -> list[Sent]:
+        """Send one item (or a whole album, or several combined texts)."""
+        protect = isinstance(payload, CopyPayload | TextPayload) and payload.protect
+        where = Where(chat_id, thread, protect)
+        match payload:
+            case EditTextPayload():
+                return await self._edit_text(item, payload, chat_id)
+            case TopicWorkPayload():
+                return await self._topic_work(session, item, payload, case, chat_id, thread)
+            case NoticePayload():
+                return await self._notice(item, payload, case, where)
+            case TextPayload():
+                return await self._text(session, item, payload, where)
+            case CopyPayload():
+                return await self._copy(session, item, payload, case, where)
+            case EditFollowsPayload():
+                raise AssertionError("an edit that follows is resolved before it is sent")
+
+    # ---- one renderer per kind ---------------------------------------------------------------
+    async def _edit_text(
+        self, item: OutboxItem, payload: EditTextPayload, chat_id: int
+    ) -> list[Sent]:
+        await self.gateway.call(
+            chat_id,
+            EditMessageText(
+                chat_id=payload.copy_chat_id,
+                message_id=payload.copy_message_id,
+                text=payload.text,
+                entities=_entities(payload.entities),
+            ),
+        )
+        return [Sent(item, None, 0)]
+
+    async def _topic_work(
+        self,
+        session: AsyncSession,
+        item: OutboxItem,
+        payload: TopicWorkPayload,
+        case: Case | None,
+        chat_id: int,
+        thread: int | None,
+    ) -> list[Sent]:
+        if payload.kind is OutboxKind.CARD:
+            if case is not None and case.card_message_id is not None:
+                text = await self.topics.card_text(session, case)
+                await self.gateway.call(
+                    chat_id,
+                    EditMessageText(chat_id=chat_id, message_id=case.card_message_id, text=text),
+                )
+        elif payload.kind is OutboxKind.PIN:
+            if case is not None and case.card_message_id is not None:
+                await self.topics.pin(chat_id, case)
+        else:
+            await self.gateway.call(
+                chat_id, CloseForumTopic(chat_id=chat_id, message_thread_id=thread)
+            )
+        return [Sent(item, None, 0)]
+
+    async def _notice(
+        self, item: OutboxItem, payload: NoticePayload, case: Case | None, where: Where
+    ) -> list[Sent]:
+        locale = (
+            office_locale(case.office, self.i18n)
+            if case and item.destination is Destination.TOPIC
+            else self.i18n.default_locale
+        )
+        values: dict[str, Any] = dict(payload.values)
+        if payload.entry is not None:
+            values["entry"] = payload.entry
+        text = notice_text(self.i18n, locale, payload.notice, values)
+        text, mentions = with_mentions(text, [m.model_dump() for m in payload.mentions])
+        if payload.entry is not None:
+            mentions += copyable(text, [f"/kb {payload.entry}"])
+        await self.gateway.call(
+            where.chat_id,
+            SendMessage(
+                **where.common(),
+                text=text,
+                entities=_entities(mentions),
+                reply_parameters=_reply(payload.reply_to),
+            ),
+        )
+        return [Sent(item, None, 0)]
+
+    async def _text(
+        self, session: AsyncSession, item: OutboxItem, payload: TextPayload, where: Where
+    ) -> list[Sent]:
+        parts = split(payload.text, _dumped(payload.entities), TEXT_LIMIT)
+        sent = await self._parts(session, item, payload, where, parts, _reply(payload.reply_to))
+        return [Sent(item, payload.message_id, message_id) for message_id in sent]
+
+    async def _copy(
+        self,
+        session: AsyncSession,
+        item: OutboxItem,
+        payload: CopyPayload,
+        case: Case | None,
+        where: Where,
+    ) -> list[Sent]:
+        if payload.header and not payload.sent:
+            await self.gateway.call(
+                where.chat_id, SendMessage(**where.common(), text=payload.header)
+            )
+        if payload.media_group_id:
+            return await self._album(session, item, payload, where)
+        if payload.combinable is not None and case is not None:
+            combined = await self._combined(session, item, case, where)
+            if combined:
+                return combined
+        caption: Part | None = None
+        rest: list[Part] = []
+        if payload.caption is not None:
+            # Too long with the bot's additions: the longest caption that fits goes with the
+            # media, the rest (the signature, say) follows as a text replying to it.
+            caption, after = split_head(
+                payload.caption, _dumped(payload.caption_entities), CAPTION_LIMIT
+            )
+            if after is not None:
+                rest = split(after.text, after.entities, TEXT_LIMIT)
+        sent = list(payload.sent)
+        if not sent:
+            copy = await self.gateway.call(
+                where.chat_id,
+                CopyMessage(
+                    **where.common(),
+                    from_chat_id=payload.from_chat_id,
+                    message_id=payload.message_id,
+                    caption=caption.text if caption else None,
+                    caption_entities=_entities(caption.entities if caption else []),
+                    reply_parameters=_reply(payload.reply_to),
+                ),
+            )
+            sent = [copy.message_id]
+            if rest:
+                payload = payload.model_copy(update={"sent": sent})
+                rewrite(item, payload)
+                await session.commit()
+        if rest:
+            sent = await self._parts(session, item, payload, where, rest, _reply(sent[0]), after=1)
+        return [Sent(item, payload.message_id, message_id) for message_id in sent]
+
+    # ---- texts in parts, combined texts, albums ----------------------------------------------
+    async def _parts(
+        self,
+        session: AsyncSession,
+        item: OutboxItem,
+        payload: CopyPayload | TextPayload,
+        where: Where,
+        parts: list[Part],
+        reply: ReplyParameters | None,
+        *,
+        after: int = 0,
+    ) -> list[int]:
+        """Send a text's parts in order, the first replying as asked; return the ids of all the
+        item's messages, including the `after` sent before the text (a copy whose caption it
+        goes on).
+
+        Each part sent is noted in the item, so a part refused for a moment (429, a network
+        error) is tried again without sending the ones before it twice.
+        """
+        sent: list[int] = list(payload.sent)
+        for number, part in enumerate(parts):
+            if after + number < len(sent):
+                continue  # Telegram has it already
+            message = await self.gateway.call(
+                where.chat_id,
+                SendMessage(
+                    **where.common(),
+                    text=part.text,
+                    entities=_entities(part.entities),
+                    reply_parameters=reply if number == 0 else None,
+                ),
+            )
+            sent.append(message.message_id)
+            if number < len(parts) - 1:
+                payload = payload.model_copy(update={"sent": list(sent)})
+                rewrite(item, payload)
+                await session.commit()
+        return sent
+
+    async def _combined(
+        self, session: AsyncSession, item: OutboxItem, case: Case, where: Where
+    ) -> list[Sent]:
+        """Consecutive short texts still waiting go as one topic message, each with its time.
+
+        Returns nothing when there is only this one: it is then copied as it is.
+        """
+        following = await session.scalars(
+            select(OutboxItem)
+            .where(
+                OutboxItem.case_id == case.id,
+                OutboxItem.status == OutboxStatus.PENDING,
+                OutboxItem.destination == Destination.TOPIC,
+                OutboxItem.id >= item.id,
+            )
+            .order_by(OutboxItem.id)
+            .limit(20)
+        )
+        zone = ZoneInfo(case.office.timezone)
+        parts: list[tuple[OutboxItem, int]] = []
+        lines: list[str] = []
+        for part in following:
+            payload = payload_of(part)
+            if (
+                part.direction is not Direction.FROM_RETURNEE
+                or not isinstance(payload, CopyPayload)
+                or payload.combinable is None
+            ):
+                break  # keep the order: stop at the first message that cannot join
+            at = datetime.fromtimestamp(payload.combinable.at or 0, tz=zone)
+            line = f"[{at:%H:%M}] {payload.combinable.text}"
+            if utf16_length("\n".join([*lines, line])) > TEXT_LIMIT:
+                break
+            parts.append((part, payload.message_id))
+            lines.append(line)
+        if len(parts) < 2:
+            return []
+        sent = await self.gateway.call(
+            where.chat_id, SendMessage(**where.common(), text="\n".join(lines))
+        )
+        self.combined_saved += len(parts) - 1
+        return [Sent(part, message_id, sent.message_id) for part, message_id in parts]
+
+    async def _album(
+        self, session: AsyncSession, item: OutboxItem, payload: CopyPayload, where: Where
+    ) -> list[Sent]:
+        parts: list[tuple[OutboxItem, int]] = []
+        for part in await session.scalars(
+            select(OutboxItem)
+            .where(
+                OutboxItem.case_id == item.case_id,
+                OutboxItem.status == OutboxStatus.PENDING,
+                OutboxItem.direction == item.direction,
+            )
+            .order_by(OutboxItem.id)
+        ):
+            other = payload_of(part)
+            if isinstance(other, CopyPayload) and other.media_group_id == payload.media_group_id:
+                parts.append((part, other.message_id))
+        parts.sort(key=lambda part: part[1])
+        copies = await self.gateway.call(
+            where.chat_id,
+            CopyMessages(
+                **where.common(),
+                from_chat_id=payload.from_chat_id,
+                message_ids=[message_id for _, message_id in parts],
+            ),
+        )
+        return [
+            Sent(part, message_id, copy.message_id)
+            for (part, message_id), copy in zip(parts, copies, strict=False)
+        ]
