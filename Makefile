@@ -24,6 +24,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # After changing user-facing strings: refresh the template and merge it into every catalog.
 catalogs: setup

@@ -32,7 +32,8 @@ __all__ = ["knowledge_dialog"]
 
 
 def _knowledge(manager: DialogManager) -> KnowledgeBase:
-    return manager.middleware_data["knowledge"]
+    knowledge: KnowledgeBase = manager.middleware_data["knowledge"]
+    return knowledge
 
 
 def _audience(manager: DialogManager) -> str:

@@ -150,7 +150,7 @@ class Renderers:
         elif payload.kind is OutboxKind.PIN:
             if case is not None and case.card_message_id is not None:
                 await self.topics.pin(chat_id, case)
-        else:
+        elif thread is not None:
             await self.gateway.call(
                 chat_id, CloseForumTopic(chat_id=chat_id, message_thread_id=thread)
             )

@@ -234,7 +234,7 @@ class Sender:
             # A lane keeps order: one case's topic, or one private chat. Lanes of one group
             # may go side by side, as far as the group's window allows.
             lanes: dict[int, dict[Lane, tuple[int, int | None]]] = {}
-            no_inbox = []
+            no_inbox: list[int] = []
             for item_id, case_id, chat_id in heads:
                 if item_id not in due:
                     continue

@@ -127,20 +127,21 @@ class Poller:
         await self._finish()
 
     async def _poll_until_useful(
-        self, poll: asyncio.Future[list[dict[str, Any]]], asked: int | None
+        self, poll: asyncio.Future[Any], asked: int | None
     ) -> list[dict[str, Any]] | None:
         """The poll's answer; None (the poll dropped) when stopping or when the offset moved, so
         that the new offset confirms the finished updates without waiting out a long poll."""
         while True:
-            finished = asyncio.ensure_future(self._changed.wait())
-            stopping = asyncio.ensure_future(self.stop.wait())
+            finished: asyncio.Future[bool] = asyncio.ensure_future(self._changed.wait())
+            stopping: asyncio.Future[bool] = asyncio.ensure_future(self.stop.wait())
             try:
                 await asyncio.wait({poll, finished, stopping}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 finished.cancel()
                 stopping.cancel()
             if poll.done():
-                return poll.result()
+                answer: list[dict[str, Any]] = poll.result()
+                return answer
             if self._changed.is_set():
                 self._changed.clear()
                 if self.offset == asked:

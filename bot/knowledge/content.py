@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # What an answer may draw from data; the README explains each.
 PLACEHOLDERS = frozenset(
@@ -69,7 +70,7 @@ def placeholders(text: str) -> set[str]:
     return set(_PLACEHOLDER.findall(text))
 
 
-def _read(path: Path, problems: list[str]) -> dict:
+def _read(path: Path, problems: list[str]) -> dict[str, Any]:
     try:
         with path.open("rb") as file:
             return tomllib.load(file)
@@ -80,7 +81,7 @@ def _read(path: Path, problems: list[str]) -> dict:
     return {}
 
 
-def _index(raw: dict, problems: list[str]) -> tuple[tuple[str, ...], tuple[Entry, ...]]:
+def _index(raw: dict[str, Any], problems: list[str]) -> tuple[tuple[str, ...], tuple[Entry, ...]]:
     topics = tuple(raw.get("topics", ()))
     entries, seen = [], set()
     for number, item in enumerate(raw.get("entries", []), start=1):
@@ -104,7 +105,11 @@ def _index(raw: dict, problems: list[str]) -> tuple[tuple[str, ...], tuple[Entry
 
 
 def _language(
-    code: str, raw: dict, topics: tuple[str, ...], entries: tuple[Entry, ...], problems: list[str]
+    code: str,
+    raw: dict[str, Any],
+    topics: tuple[str, ...],
+    entries: tuple[Entry, ...],
+    problems: list[str],
 ) -> LanguageContent:
     name = f"{code}.toml"
     topic_titles = {key: str(value) for key, value in raw.get("topics", {}).items()}

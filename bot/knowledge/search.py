@@ -51,7 +51,7 @@ class LanguageIndex:
         self.lengths: list[float] = []
         document_frequency: Counter[str] = Counter()
         for document in documents:
-            weights: dict[str, float] = Counter(terms(document.asked, language))
+            weights: dict[str, float] = dict(Counter(terms(document.asked, language)))
             for term in terms(document.answer, language):
                 weights[term] = weights.get(term, 0.0) + ANSWER_WEIGHT
             self.entry_ids.append(document.entry_id)

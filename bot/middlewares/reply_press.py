@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import Dispatcher
+from aiogram import BaseMiddleware, Dispatcher
 from aiogram.dispatcher.event.telegram import TelegramEventObserver
-from aiogram.types import Message
+from aiogram.types import Message, TelegramObject
 from aiogram_dialog.context.intent_middleware import IntentMiddlewareFactory
 
-Handler = Callable[[Message, dict[str, Any]], Awaitable[Any]]
-Middleware = Callable[[Handler, Message, dict[str, Any]], Awaitable[Any]]
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+Middleware = Callable[[Handler, TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 def shown_reply_buttons(message: Message) -> frozenset[str]:
@@ -35,7 +35,7 @@ def is_reply_press(message: Message) -> bool:
     return message.text is not None and message.text in shown_reply_buttons(message)
 
 
-class ReplyPressGuard:
+class ReplyPressGuard(BaseMiddleware):
     """aiogram-dialog's message middleware, given a message's text only when it is a press.
 
     Any other message reaches aiogram-dialog without its text, so it loads the chat's dialog
@@ -44,11 +44,11 @@ class ReplyPressGuard:
     def __init__(self, dialog_middleware: Middleware) -> None:
         self.dialog_middleware = dialog_middleware
 
-    async def __call__(self, handler: Handler, event: Message, data: dict[str, Any]) -> Any:
-        if event.text is None or is_reply_press(event):
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, Message) or event.text is None or is_reply_press(event):
             return await self.dialog_middleware(handler, event, data)
 
-        async def with_original(_without_text: Message, handler_data: dict[str, Any]) -> Any:
+        async def with_original(_without_text: TelegramObject, handler_data: dict[str, Any]) -> Any:
             return await handler(event, handler_data)
 
         without_text = event.model_copy(update={"text": None})

@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from bot.languages import is_known_language, normalise
 from bot.services import audit
@@ -62,7 +63,7 @@ async def add_case(
     return case
 
 
-def _with_details():  # noqa: ANN202 - a loader option tuple
+def _with_details() -> tuple[_AbstractLoad, ...]:
     return (
         selectinload(Case.office),
         selectinload(Case.counsellors),

@@ -212,7 +212,7 @@ async def _claim(session: AsyncSession, invite: Invite, now: datetime) -> bool:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
         return False
     invite.used_at = now
     return True

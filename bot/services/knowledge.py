@@ -16,6 +16,7 @@ from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
 from bot.knowledge.facts import Facts, Gettext, collect
 from bot.languages import laid_out_for
 from bot.services import audit, budget, relay
+from bot.services.outbox import Mention
 from storage.models import Case, KnowledgeMode, Office, Person, Role
 
 
@@ -46,7 +47,7 @@ async def facts_for(
     )
 
 
-async def _alerted_staff(session: AsyncSession, case: Case) -> list[dict[str, object]]:
+async def _alerted_staff(session: AsyncSession, case: Case) -> list[Mention]:
     """Who the urgent alert names: the assigned staff member, or else all the office's staff."""
     office_staff = list(
         await session.scalars(
@@ -59,7 +60,7 @@ async def _alerted_staff(session: AsyncSession, case: Case) -> list[dict[str, ob
     staff = [p for p in office_staff if p.id == case.assigned_staff_id] or office_staff
     # Staff always have an admin-typed name; the id only stands in should one be missing.
     return [
-        {"user_id": p.telegram_user_id, "name": p.display_name or str(p.telegram_user_id)}
+        Mention(user_id=p.telegram_user_id, name=p.display_name or str(p.telegram_user_id))
         for p in staff
     ]
 

@@ -305,14 +305,14 @@ async def notice_about(
     *,
     revision: int = 0,
     mentions: Sequence[Mention] = (),
-    **values: str | int | float | None,
+    values: dict[str, str | int | float | None] | None = None,
 ) -> Queued:
     """A note from the bot about one message (or one version of it) in the case's topic, queued
     once however often Telegram delivers the message's update."""
     return await queue(
         session,
         case,
-        _notice(key, mentions, None, None, values),
+        _notice(key, mentions, None, None, values or {}),
         destination=Destination.TOPIC,
         direction=Direction.OFFICE_NOTICE,
         author=None,
@@ -330,7 +330,7 @@ async def not_passed_on(
     if returnee and case.unreachable:
         await release_held(session, case)  # they wrote, so they can be reached again
     key = "not_passed_on" if returnee else "not_passed_on_counsellor"
-    return await notice_about(session, case, key, message, kind=message.kind, **values)
+    return await notice_about(session, case, key, message, values={"kind": message.kind, **values})
 
 
 async def topic_work(session: AsyncSession, case: Case, kind: OutboxKind) -> OutboxItem:
