@@ -32,8 +32,9 @@ from aiogram.types import Message
 from sqlalchemy import insert, select
 
 from bench.onboarding import _fresh_postgres_database
-from bot.app import ALLOWED_UPDATES, create_app
+from bot.app import create_app
 from bot.config import Settings
+from bot.runner import serve_polling
 from bot.services import offices
 from bot.services.clock import utcnow
 from storage.models import Case, CaseStatus, Consent, Office, Person, Role
@@ -276,23 +277,16 @@ async def homeward(
     if first is not None:
         app.dispatcher.include_router(first)
         app.dispatcher.sub_routers.insert(0, app.dispatcher.sub_routers.pop())
-    task = asyncio.create_task(
-        app.dispatcher.start_polling(
-            app.bot,
-            handle_signals=False,
-            close_bot_session=False,
-            polling_timeout=1,
-            allowed_updates=ALLOWED_UPDATES,
-            tasks_concurrency_limit=settings.update_concurrency,
-        )
-    )
+    # The production intake: updates confirmed only once handled, handled side by side.
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_polling(app, stop, polling_timeout=1))
     await asyncio.sleep(0.3)
     try:
         result = await burst(api, users, per_user, "copyMessage", rate)
         result["combined_saved"] = app.sender.combined_saved
         return result
     finally:
-        await app.dispatcher.stop_polling()
+        stop.set()
         await api.wake_pollers()
         await task
         await app.close()

@@ -317,8 +317,9 @@ async def test_a_broken_outbox_item_backs_off_instead_of_spinning(inbox, caplog)
                 case_id=case.id,
                 destination="private",
                 chat_id=501,
-                kind="copy",
-                payload={},
+                # Well formed, but no such note exists: the delivery fails unexpectedly.
+                kind="notice",
+                payload={"notice": "no-such-note"},
                 direction=Direction.TO_RETURNEE,
                 status=OutboxStatus.PENDING,
                 attempts=0,
