@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from bot.delivery.texts import case_card, notice_text
 from bot.formatting import opening_hours_text
 from bot.services import offices, people, saved_replies
-from storage.models import Office, OutboxItem, OutboxStatus, Relay, ResponseTime
+from bot.services.clock import as_utc
+from storage.models import Direction, Office, OutboxItem, OutboxStatus, Relay, ResponseTime
 from tests.fakes.telegram_user import CONTENT
 from tests.test_inbox import GROUP, case_row, eventually, first_topic, inbox, relayed, staff_ana
 
@@ -223,7 +224,16 @@ async def test_response_time_is_recorded_from_the_first_unanswered_message(inbox
 
     times = await eventually(recorded)
     assert len(times) == 1  # the second answer answers nothing new
-    assert times[0].seconds >= 0
+    async with inbox.session() as session:
+        first_asked = await session.scalar(
+            select(func.min(OutboxItem.created_at)).where(
+                OutboxItem.direction == Direction.FROM_RETURNEE
+            )
+        )
+    # Measured from the first of the two questions, not the second.
+    assert as_utc(times[0].asked_at) == as_utc(first_asked)
+    waited = (as_utc(times[0].answered_at) - as_utc(first_asked)).total_seconds()
+    assert times[0].seconds == int(waited)
     assert times[0].staff_id is not None
 
 
