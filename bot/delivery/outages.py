@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.delivery.gateway import Gateway
 from bot.delivery.refusals import GroupRefusal
-from bot.delivery.texts import group_refused_text
+from bot.delivery.texts.managers import group_refused_text
 from bot.failures import log_failure
 from bot.languages import SHIPPED_LANGUAGES
 from bot.services.clock import as_utc, utcnow

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.delivery.gateway import Gateway
 from bot.delivery.outages import GroupOutages
 from bot.delivery.refusals import GroupRefusal, group_refusal
-from bot.delivery.texts import MESSAGE_REFUSED
+from bot.delivery.texts.people import MESSAGE_REFUSED
 from bot.delivery.topics import thread_gone
 from bot.failures import log_failure
 from bot.languages import SHIPPED_LANGUAGES

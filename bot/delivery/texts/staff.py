@@ -1,6 +1,5 @@
-"""Words the bot itself writes: the case card and short notes to staff in a case's topic, and
-the few words sent privately when Telegram refuses something (to programme managers, to an
-author whose message could not be passed on)."""
+"""Words the bot writes for office staff: the case card, the topic's name and the short notes in
+a case's topic, in the office's language."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ from typing import Any
 
 from aiogram.utils.i18n import I18n
 
-from bot.delivery.refusals import GroupRefusal
 from bot.delivery.split import utf16_length
 from bot.formatting import format_date
 from bot.i18n import N_
@@ -60,27 +58,6 @@ NOTICES = {
     ),
 }
 
-# To a returnee or counsellor, in reply to their own message that Telegram refused.
-MESSAGE_REFUSED = N_(
-    "⚠️ Telegram did not let this message reach the office; please send it again in another way."
-)
-
-# To programme managers, once per outage of a staff group. No case, no person: the office only.
-GROUP_REFUSED = {
-    GroupRefusal.REMOVED: N_(
-        "⚠️ The bot was removed from the staff group of {office} ({code}), chat {group}. "
-        "Messages for the group are kept and will be delivered once the bot is back: please add "
-        "it to the group again and make it an administrator with Manage topics, Delete messages "
-        "and Pin messages."
-    ),
-    GroupRefusal.RIGHTS: N_(
-        "⚠️ The bot may not post in the staff group of {office} ({code}), chat {group}. "
-        "Messages for the group are kept and will be delivered once this is fixed: please check "
-        "that Topics are on and make the bot an administrator with Manage topics, Delete "
-        "messages and Pin messages."
-    ),
-}
-
 # What cannot be passed on (bot/handlers/incoming.py NOT_PASSED_ON), named for people.
 CONTENT_KINDS = {
     "poll": N_("a poll"),
@@ -115,14 +92,6 @@ def notice_text(i18n: I18n, locale: str, key: str, values: dict[str, Any]) -> st
     if values.get("kind") in CONTENT_KINDS:
         values = {**values, "kind": i18n.gettext(CONTENT_KINDS[values["kind"]], locale=locale)}
     return i18n.gettext(NOTICES[key], locale=locale).format(**values)
-
-
-def group_refused_text(
-    i18n: I18n, locale: str, refusal: GroupRefusal, office: Office, chat_id: int
-) -> str:
-    return i18n.gettext(GROUP_REFUSED[refusal], locale=locale).format(
-        office=office.name, code=office.code, group=chat_id
-    )
 
 
 def copyable(text: str, fragments: list[str]) -> list[dict[str, Any]]:
