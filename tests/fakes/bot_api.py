@@ -389,6 +389,10 @@ class FakeBotApi:
         if wrong_length is not None:
             self.refused_texts.append((method, wrong_length))
             return 400, wrong_length
+        if method == "editMessageReplyMarkup" and self._find_own(params) is None:
+            # aiogram-dialog clears the keyboard of the last message it knows for a chat;
+            # Telegram refuses for a message it does not have, and aiogram-dialog expects that.
+            return 400, "Bad Request: message to edit not found"
         if "chat_id" not in params or not str(params["chat_id"]).lstrip("-").isdigit():
             return None
         chat_id = int(params["chat_id"])
@@ -437,6 +441,13 @@ class FakeBotApi:
             offset, size = int(entity["offset"]), int(entity["length"])
             if offset < 0 or size <= 0 or offset + size > length:
                 self.violations.append(f"{method}: entity {entity} outside a text of {length}")
+
+    def _find_own(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """A message the bot sent, named by a call's chat_id and message_id."""
+        if not str(params.get("chat_id", "")).lstrip("-").isdigit():
+            return None
+        view = self.chats.get(int(params["chat_id"]))
+        return view.messages.get(int(params.get("message_id", 0))) if view else None
 
     def _find(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
         view = self.chats.get(chat_id)
@@ -507,7 +518,9 @@ class FakeBotApi:
             view = self.chats.setdefault(chat_id, ChatView())
             message = dict(view.messages.get(int(params["message_id"]), {}))
             if not message:
-                self.violations.append(f"{method}: message {params['message_id']} not in chat")
+                self.violations.append(
+                    f"{method}: message {params['message_id']} not in chat {chat_id}"
+                )
                 return True
             message["edit_date"] = now
             if "text" in params:
