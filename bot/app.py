@@ -19,15 +19,16 @@ from bot.config import Settings
 from bot.delivery.limits import Limit, Limits
 from bot.delivery.sender import Sender
 from bot.handlers import build_router
-from bot.handlers.once import Once
 from bot.handlers.unknown import build_fallback_router
-from bot.i18n import PersonLocaleMiddleware, create_i18n
+from bot.i18n import create_i18n
 from bot.knowledge.base import KnowledgeBase
 from bot.languages import SHIPPED_LANGUAGES
 from bot.leadership import Leadership, LeaderWork, SingleProcessLock, sqlite_database
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
+from bot.middlewares.locale import PersonLocaleMiddleware
 from bot.middlewares.reply_press import guard_reply_presses
+from bot.once import Once
 from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
 from bot.response_types import KeepResponseTypes
 from bot.services.invite_guard import InviteGuard

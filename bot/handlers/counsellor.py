@@ -22,20 +22,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.delivery.sender import Sender
 from bot.delivery.texts import copyable, office_locale
 from bot.filters import HasRole
-from bot.handlers.incoming import (
+from bot.i18n import N_
+from bot.knowledge.base import KnowledgeBase
+from bot.services import knowledge as knowledge_service
+from bot.services import relay
+from bot.services.cases import cases_of_counsellor
+from bot.telegram.incoming import (
     cannot_pass_on,
     describe,
     is_relayable,
     not_passed_on_text,
     revision,
 )
-from bot.handlers.welcome import counsellor_cases_text
-from bot.i18n import N_
-from bot.knowledge.base import KnowledgeBase
-from bot.services import knowledge as knowledge_service
-from bot.services import relay
-from bot.services.cases import cases_of_counsellor
 from dialogs.states import Knowledge
+from dialogs.welcome import counsellor_cases_text
 from storage.models import Case, Person, Role
 
 HEADER = N_("✉️ From the counsellor {name} ({organisation}):")

@@ -16,13 +16,6 @@ from bot.delivery.sender import Sender
 from bot.delivery.texts import office_locale
 from bot.filters import HasRole
 from bot.formatting import opening_hours_text
-from bot.handlers.incoming import (
-    cannot_pass_on,
-    describe,
-    is_relayable,
-    not_passed_on_text,
-    revision,
-)
 from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
 from bot.services import knowledge as knowledge_service
 from bot.services import relay
@@ -30,6 +23,13 @@ from bot.services.cases import case_of_returnee
 from bot.services.clock import utcnow
 from bot.services.consent import has_consent
 from bot.services.office_hours import is_open, office_day
+from bot.telegram.incoming import (
+    cannot_pass_on,
+    describe,
+    is_relayable,
+    not_passed_on_text,
+    revision,
+)
 from dialogs.home import no_case_text, onboarded, show_home
 from dialogs.states import Knowledge, MainMenu
 from storage.models import Case, Person, Role

@@ -22,15 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.delivery.sender import Sender
 from bot.delivery.split import shortened
 from bot.delivery.texts import case_card, copyable, office_locale
-from bot.handlers.incoming import describe, is_relayable, revision
 from bot.handlers.location import LocationAnswer
-from bot.handlers.once import Once
 from bot.i18n import N_
 from bot.knowledge.base import KnowledgeBase
+from bot.once import Once
 from bot.services import inbox, relay, saved_replies
 from bot.services import knowledge as knowledge_service
 from bot.services.errors import RuleViolation
 from bot.services.relay import Incoming
+from bot.telegram.incoming import describe, is_relayable, revision
 from storage.models import Case, Office, Person
 
 SAVED_REPLY_PROBLEMS = {
