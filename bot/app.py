@@ -127,9 +127,6 @@ def create_app(settings: Settings) -> App:
     dispatcher["invite_guard"] = InviteGuard(
         settings.invite_attempts, settings.invite_attempts_window_seconds
     )
-    # Order matters: a session first, then who is speaking, then their language.
-    dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker))
-    dispatcher.update.outer_middleware(IdentityMiddleware())
     bot = create_bot(settings)
     sender = Sender(
         bot,
@@ -144,6 +141,9 @@ def create_app(settings: Settings) -> App:
         ),
     )
     dispatcher["sender"] = sender
+    # Order matters: a session first, then who is speaking, then their language.
+    dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker, sender))
+    dispatcher.update.outer_middleware(IdentityMiddleware())
     dispatcher["once"] = Once()
     # Every process handles updates; only the leader sends (Telegram's limits are per bot).
     leadership = Leadership(engine)

@@ -23,6 +23,7 @@ from bot.services.cases import case_of_returnee
 from bot.services.clock import utcnow
 from bot.services.consent import has_consent
 from bot.services.office_hours import is_open, office_day
+from bot.services.unit_of_work import UnitOfWork
 from bot.telegram.incoming import (
     cannot_pass_on,
     describe,
@@ -89,6 +90,7 @@ async def returnee_help(message: Message) -> None:
 async def returnee_wrote(
     message: Message,
     session: AsyncSession,
+    work: UnitOfWork,
     person: Person,
     dialog_manager: DialogManager,
     sender: Sender,
@@ -127,8 +129,7 @@ async def returnee_wrote(
         return
     if cannot_pass_on(message):
         noted = await relay.not_passed_on(session, case, person, describe(message, keep_text=False))
-        await session.commit()
-        sender.wake()
+        await work.commit()
         if not noted.again:
             text = not_passed_on_text(message)
             await sender.call(message.chat.id, SendMessage(chat_id=message.chat.id, text=text))
@@ -148,8 +149,7 @@ async def returnee_wrote(
         else knowledge_service.Reaction()
     )
     closed_note = closed_office_note(case, i18n.current_locale)
-    await session.commit()
-    sender.wake()
+    await work.commit()
     if reaction.entry_id:
         await _automatic_answer(message, session, knowledge, case, reaction, sender, i18n)
     if closed_note:
@@ -204,6 +204,7 @@ async def returnee_edited(
     message: Message,
     event_update: Update,
     session: AsyncSession,
+    work: UnitOfWork,
     person: Person,
     sender: Sender,
     i18n: I18n,
@@ -221,8 +222,7 @@ async def returnee_edited(
         if words and knowledge.signals_danger((person.language, case.language), words)
         else None
     )
-    await session.commit()
-    sender.wake()
+    await work.commit()
     if reaction is not None and reaction.entry_id:
         await _automatic_answer(message, session, knowledge, case, reaction, sender, i18n)
 
