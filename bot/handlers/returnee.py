@@ -22,7 +22,7 @@ from bot.services import relay
 from bot.services.cases import case_of_returnee
 from bot.services.clock import utcnow
 from bot.services.consent import has_consent
-from bot.services.office_hours import is_open, office_day
+from bot.services.office_hours import closed_notice_due
 from bot.services.unit_of_work import UnitOfWork
 from bot.telegram.incoming import (
     cannot_pass_on,
@@ -33,7 +33,7 @@ from bot.telegram.incoming import (
 )
 from dialogs.home import no_case_text, onboarded, show_home
 from dialogs.states import Knowledge, MainMenu
-from storage.models import Case, Person, Role
+from storage.models import Case, Office, Person, Role
 
 
 async def _open(
@@ -148,7 +148,11 @@ async def returnee_wrote(
         if words
         else knowledge_service.Reaction()
     )
-    closed_note = closed_office_note(case, i18n.current_locale)
+    closed_note = (
+        closed_office_text(case.office, i18n.current_locale)
+        if closed_notice_due(case, utcnow())
+        else None
+    )
     await work.commit()
     if reaction.entry_id:
         await _automatic_answer(message, session, knowledge, case, reaction, sender, i18n)
@@ -187,13 +191,8 @@ async def _automatic_answer(
     await sender.call(message.chat.id, SendMessage(chat_id=message.chat.id, text=text))
 
 
-def closed_office_note(case: Case, locale: str) -> str | None:
-    """Outside office hours, once a day: when the office will answer, in the returnee's time."""
-    office, now = case.office, utcnow()
-    today = office_day(office, now)
-    if is_open(office, now) or case.closed_reply_on == today:
-        return None
-    case.closed_reply_on = today
+def closed_office_text(office: Office, locale: str) -> str:
+    """When the office will answer, in the returnee's time."""
     return _(
         "Thank you, your message has reached {office}. The office is closed now and will "
         "answer when it opens.\nOpening hours:\n{hours}"
