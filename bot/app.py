@@ -19,15 +19,16 @@ from bot.config import Settings
 from bot.delivery.limits import Limit, Limits
 from bot.delivery.sender import Sender
 from bot.handlers import build_router
-from bot.handlers.once import Once
 from bot.handlers.unknown import build_fallback_router
-from bot.i18n import PersonLocaleMiddleware, create_i18n
+from bot.i18n import create_i18n
 from bot.knowledge.base import KnowledgeBase
 from bot.languages import SHIPPED_LANGUAGES
 from bot.leadership import Leadership, LeaderWork, SingleProcessLock, sqlite_database
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
+from bot.middlewares.locale import PersonLocaleMiddleware
 from bot.middlewares.reply_press import guard_reply_presses
+from bot.once import Once
 from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
 from bot.response_types import KeepResponseTypes
 from bot.services.invite_guard import InviteGuard
@@ -126,9 +127,6 @@ def create_app(settings: Settings) -> App:
     dispatcher["invite_guard"] = InviteGuard(
         settings.invite_attempts, settings.invite_attempts_window_seconds
     )
-    # Order matters: a session first, then who is speaking, then their language.
-    dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker))
-    dispatcher.update.outer_middleware(IdentityMiddleware())
     bot = create_bot(settings)
     sender = Sender(
         bot,
@@ -143,6 +141,9 @@ def create_app(settings: Settings) -> App:
         ),
     )
     dispatcher["sender"] = sender
+    # Order matters: a session first, then who is speaking, then their language.
+    dispatcher.update.outer_middleware(DatabaseMiddleware(sessionmaker, sender))
+    dispatcher.update.outer_middleware(IdentityMiddleware())
     dispatcher["once"] = Once()
     # Every process handles updates; only the leader sends (Telegram's limits are per bot).
     leadership = Leadership(engine)

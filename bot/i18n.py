@@ -1,20 +1,17 @@
-"""Translations: compiling catalogs on start, and choosing each user's language."""
+"""Translations: compiling catalogs on start, and the I18n they are read from. Each person's
+language is chosen in bot/middlewares/locale.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from aiogram.types import TelegramObject, User
-from aiogram.utils.i18n import I18n, I18nMiddleware
+from aiogram.utils.i18n import I18n
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from sqlalchemy import inspect
 
-from bot.languages import SHIPPED_LANGUAGES, normalise, pick_shipped
+from bot.languages import pick_shipped
 from bot.marks import N_ as N_
 from bot.paths import LOCALES_DIR
-from storage.models import Person
 
 DOMAIN = "messages"
 
@@ -39,20 +36,3 @@ def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> list[Path]:
 def create_i18n(default_locale: str, locales_dir: Path = LOCALES_DIR) -> I18n:
     compile_catalogs(locales_dir)
     return I18n(path=locales_dir, default_locale=pick_shipped(default_locale, "en"), domain=DOMAIN)
-
-
-class PersonLocaleMiddleware(I18nMiddleware):
-    """The language a person chose, else their Telegram language, else the configured default."""
-
-    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
-        person: Person | None = data.get("person")
-        if person is not None:
-            # Never a database read here: on the error path the update's session is gone, and
-            # an expired person would be loaded again from a database that may be what failed.
-            expired = "language" in inspect(person).unloaded
-            language = data.get("person_language") if expired else person.language
-            if language in SHIPPED_LANGUAGES:
-                return str(language)
-        user: User | None = data.get("event_from_user")
-        language = normalise(user.language_code) if user else None
-        return pick_shipped(language, self.i18n.default_locale)

@@ -1,4 +1,4 @@
-"""aiogram-dialog menus and wizards."""
+"""aiogram-dialog menus and wizards, and the texts that greet people."""
 
 from aiogram import Router
 

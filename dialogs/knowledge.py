@@ -16,13 +16,13 @@ from aiogram_dialog.widgets.kbd import Button, Cancel, Column, Select, SwitchTo
 from aiogram_dialog.widgets.text import Format
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.delivery.sender import Sender
 from bot.delivery.texts import office_locale
 from bot.knowledge.base import KnowledgeBase
 from bot.services import knowledge as knowledge_service
 from bot.services import relay
 from bot.services.cases import case_of_returnee, cases_of_counsellor
 from bot.services.consent import has_consent
+from bot.services.unit_of_work import UnitOfWork
 from dialogs.home import show_home
 from dialogs.states import Knowledge
 from dialogs.widgets import Tr
@@ -151,9 +151,8 @@ async def on_ask(callback: CallbackQuery, _: Button, manager: DialogManager) -> 
         entry=entry,
         question=_knowledge(manager).text(staff_language, entry).question,
     )
-    await session.commit()
-    sender: Sender = manager.middleware_data["sender"]
-    sender.wake()
+    work: UnitOfWork = manager.middleware_data["work"]
+    await work.commit()
     await manager.switch_to(Knowledge.asked)
 
 

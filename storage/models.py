@@ -338,7 +338,7 @@ class OutboxItem(Base):
     source_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     source_message_id: Mapped[int | None] = mapped_column(Integer)
     # 0 for the message itself; an edit carries a revision that grows with each later edit
-    # (bot/handlers/incoming.py `revision`), so each version goes once.
+    # (bot/telegram/incoming.py `revision`), so each version goes once.
     revision: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     status: Mapped[OutboxStatus] = mapped_column(
         _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING

@@ -19,23 +19,23 @@ from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import DialogManager, StartMode
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.delivery.sender import Sender
 from bot.delivery.texts import copyable, office_locale
 from bot.filters import HasRole
-from bot.handlers.incoming import (
+from bot.i18n import N_
+from bot.knowledge.base import KnowledgeBase
+from bot.services import knowledge as knowledge_service
+from bot.services import relay
+from bot.services.cases import cases_of_counsellor
+from bot.services.unit_of_work import UnitOfWork
+from bot.telegram.incoming import (
     cannot_pass_on,
     describe,
     is_relayable,
     not_passed_on_text,
     revision,
 )
-from bot.handlers.welcome import counsellor_cases_text
-from bot.i18n import N_
-from bot.knowledge.base import KnowledgeBase
-from bot.services import knowledge as knowledge_service
-from bot.services import relay
-from bot.services.cases import cases_of_counsellor
 from dialogs.states import Knowledge
+from dialogs.welcome import counsellor_cases_text
 from storage.models import Case, Person, Role
 
 HEADER = N_("✉️ From the counsellor {name} ({organisation}):")
@@ -122,8 +122,8 @@ async def counsellor_edited(
     message: Message,
     event_update: Update,
     session: AsyncSession,
+    work: UnitOfWork,
     person: Person,
-    sender: Sender,
     i18n: I18n,
 ) -> None:
     if not is_relayable(message):
@@ -137,8 +137,7 @@ async def counsellor_edited(
             revision=revision(message, event_update),
             header=_header(case, person, i18n),
         )
-    await session.commit()
-    sender.wake()
+    await work.commit()
 
 
 async def _relay(
@@ -146,7 +145,7 @@ async def _relay(
     case: Case,
     person: Person,
     session: AsyncSession,
-    sender: Sender,
+    work: UnitOfWork,
     i18n: I18n,
 ) -> None:
     await relay.from_counsellor(
@@ -156,12 +155,11 @@ async def _relay(
         describe(message, keep_text=True),
         header=_header(case, person, i18n),
     )
-    await session.commit()
-    sender.wake()
+    await work.commit()
 
 
 async def _not_passed_on(
-    message: Message, session: AsyncSession, person: Person, sender: Sender
+    message: Message, session: AsyncSession, work: UnitOfWork, person: Person
 ) -> None:
     """Told, and noted in the case's topic; with several cases it concerns none of them."""
     cases = await cases_of_counsellor(session, person)
@@ -174,18 +172,17 @@ async def _not_passed_on(
             name=person.display_name or "",
             organisation=person.organisation or "",
         )
-        await session.commit()
-        sender.wake()
+        await work.commit()
         if noted.again:
             return
     await message.answer(not_passed_on_text(message))
 
 
 async def counsellor_wrote(
-    message: Message, session: AsyncSession, person: Person, sender: Sender, i18n: I18n
+    message: Message, session: AsyncSession, work: UnitOfWork, person: Person, i18n: I18n
 ) -> None:
     if cannot_pass_on(message):
-        await _not_passed_on(message, session, person, sender)
+        await _not_passed_on(message, session, work, person)
         return
     if not is_relayable(message):
         return
@@ -194,7 +191,7 @@ async def counsellor_wrote(
         await message.answer(_("You have no cases yet, so this was not passed on."))
         return
     if len(cases) == 1:
-        await _relay(message, cases[0], person, session, sender, i18n)
+        await _relay(message, cases[0], person, session, work, i18n)
         return
     # Several cases: ask which one, as a reply to the message, so the answer finds it again.
     keyboard = InlineKeyboardMarkup(
@@ -214,8 +211,8 @@ async def case_chosen(
     callback: CallbackQuery,
     callback_data: CaseChoice,
     session: AsyncSession,
+    work: UnitOfWork,
     person: Person,
-    sender: Sender,
     i18n: I18n,
 ) -> None:
     cases = {case.id: case for case in await cases_of_counsellor(session, person)}
@@ -225,7 +222,7 @@ async def case_chosen(
     if case is None or original is None or question is None:
         await callback.answer(_("Please send the message again."), show_alert=True)
         return
-    await _relay(original, case, person, session, sender, i18n)
+    await _relay(original, case, person, session, work, i18n)
     await callback.answer()
     await question.edit_text(_("Passed on to the office for case {code}.").format(code=case.code))
 

@@ -8,10 +8,10 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.delivery.sender import Sender
 from bot.filters import HasRole
 from bot.services import relay
 from bot.services.cases import case_of_returnee
+from bot.services.unit_of_work import UnitOfWork
 from storage.models import Person, Role
 
 
@@ -24,8 +24,8 @@ async def location_answered(
     callback: CallbackQuery,
     callback_data: LocationAnswer,
     session: AsyncSession,
+    work: UnitOfWork,
     person: Person,
-    sender: Sender,
 ) -> None:
     case = await case_of_returnee(session, person)
     location = await relay.last_shared_location(session, case) if case else None
@@ -38,8 +38,7 @@ async def location_answered(
     else:
         await relay.notice(session, case, "location_declined")
         answer = _("Not sent. Your office only knows that you said no.")
-    await session.commit()
-    sender.wake()
+    await work.commit()
     await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.edit_text(answer)

@@ -16,23 +16,24 @@ from bot.delivery.sender import Sender
 from bot.delivery.texts import office_locale
 from bot.filters import HasRole
 from bot.formatting import opening_hours_text
-from bot.handlers.incoming import (
-    cannot_pass_on,
-    describe,
-    is_relayable,
-    not_passed_on_text,
-    revision,
-)
 from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
 from bot.services import knowledge as knowledge_service
 from bot.services import relay
 from bot.services.cases import case_of_returnee
 from bot.services.clock import utcnow
 from bot.services.consent import has_consent
-from bot.services.office_hours import is_open, office_day
+from bot.services.office_hours import closed_notice_due
+from bot.services.unit_of_work import UnitOfWork
+from bot.telegram.incoming import (
+    cannot_pass_on,
+    describe,
+    is_relayable,
+    not_passed_on_text,
+    revision,
+)
 from dialogs.home import no_case_text, onboarded, show_home
 from dialogs.states import Knowledge, MainMenu
-from storage.models import Case, Person, Role
+from storage.models import Case, Office, Person, Role
 
 
 async def _open(
@@ -89,6 +90,7 @@ async def returnee_help(message: Message) -> None:
 async def returnee_wrote(
     message: Message,
     session: AsyncSession,
+    work: UnitOfWork,
     person: Person,
     dialog_manager: DialogManager,
     sender: Sender,
@@ -127,8 +129,7 @@ async def returnee_wrote(
         return
     if cannot_pass_on(message):
         noted = await relay.not_passed_on(session, case, person, describe(message, keep_text=False))
-        await session.commit()
-        sender.wake()
+        await work.commit()
         if not noted.again:
             text = not_passed_on_text(message)
             await sender.call(message.chat.id, SendMessage(chat_id=message.chat.id, text=text))
@@ -147,9 +148,12 @@ async def returnee_wrote(
         if words
         else knowledge_service.Reaction()
     )
-    closed_note = closed_office_note(case, i18n.current_locale)
-    await session.commit()
-    sender.wake()
+    closed_note = (
+        closed_office_text(case.office, i18n.current_locale)
+        if closed_notice_due(case, utcnow())
+        else None
+    )
+    await work.commit()
     if reaction.entry_id:
         await _automatic_answer(message, session, knowledge, case, reaction, sender, i18n)
     if closed_note:
@@ -187,13 +191,8 @@ async def _automatic_answer(
     await sender.call(message.chat.id, SendMessage(chat_id=message.chat.id, text=text))
 
 
-def closed_office_note(case: Case, locale: str) -> str | None:
-    """Outside office hours, once a day: when the office will answer, in the returnee's time."""
-    office, now = case.office, utcnow()
-    today = office_day(office, now)
-    if is_open(office, now) or case.closed_reply_on == today:
-        return None
-    case.closed_reply_on = today
+def closed_office_text(office: Office, locale: str) -> str:
+    """When the office will answer, in the returnee's time."""
     return _(
         "Thank you, your message has reached {office}. The office is closed now and will "
         "answer when it opens.\nOpening hours:\n{hours}"
@@ -204,6 +203,7 @@ async def returnee_edited(
     message: Message,
     event_update: Update,
     session: AsyncSession,
+    work: UnitOfWork,
     person: Person,
     sender: Sender,
     i18n: I18n,
@@ -221,8 +221,7 @@ async def returnee_edited(
         if words and knowledge.signals_danger((person.language, case.language), words)
         else None
     )
-    await session.commit()
-    sender.wake()
+    await work.commit()
     if reaction is not None and reaction.entry_id:
         await _automatic_answer(message, session, knowledge, case, reaction, sender, i18n)
 

@@ -1,17 +1,19 @@
-"""The office's staff group: each case's topic, where staff answer returnees and counsellors."""
+"""The office's staff group: each case's topic, where staff answer returnees and counsellors.
+
+Who may act here, and on which case, is resolved before these handlers run
+(bot/middlewares/inbox.py); each handler says with its flags what it needs."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, Filter
 from aiogram.methods import SendMessage
 from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
-    MessageEntity,
     ReplyParameters,
     Update,
 )
@@ -21,17 +23,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.sender import Sender
 from bot.delivery.split import shortened
-from bot.delivery.texts import case_card, copyable, office_locale
-from bot.handlers.incoming import describe, is_relayable, revision
+from bot.delivery.texts import case_card, office_locale
 from bot.handlers.location import LocationAnswer
-from bot.handlers.once import Once
 from bot.i18n import N_
 from bot.knowledge.base import KnowledgeBase
+from bot.middlewares.inbox import InboxMiddleware, Needs, needs
 from bot.services import inbox, relay, saved_replies
 from bot.services import knowledge as knowledge_service
+from bot.services.cases import returnee_language
 from bot.services.errors import RuleViolation
+from bot.services.inbox import InboxContext, OfficeStaff
 from bot.services.relay import Incoming
-from storage.models import Case, Office, Person
+from bot.services.unit_of_work import UnitOfWork
+from bot.telegram.incoming import describe, is_relayable, revision
+from bot.telegram.topic import reply_in_topic
 
 SAVED_REPLY_PROBLEMS = {
     saved_replies.Problem.NAME: N_(
@@ -49,120 +54,34 @@ def quoted(words: str) -> str:
     return shortened(words, QUOTED)
 
 
-async def _answer(
-    sender: Sender, message: Message, text: str, copy: list[str] | None = None
-) -> None:
-    """A short reply in the same topic, counted against the group's sending budget; the
-    `copy` fragments are set so that one tap copies them."""
-    entities = [MessageEntity(**e) for e in copyable(text, copy or [])]
-    await sender.call(
-        message.chat.id,
-        SendMessage(
-            chat_id=message.chat.id,
-            message_thread_id=message.message_thread_id if message.is_topic_message else None,
-            text=text,
-            entities=entities or None,
-            reply_parameters=ReplyParameters(
-                message_id=message.message_id, allow_sending_without_reply=True
-            ),
-        ),
-    )
-
-
-async def _checked(
-    message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
-) -> tuple[Office, Case, Person] | None:
-    """The office, case and staff member of this message, or None after explaining why not."""
-    office = await inbox.office_of_chat(session, message.chat.id)
-    if office is None:
-        return None  # not an inbox of ours: stay silent
-    thread = message.message_thread_id if message.is_topic_message else None
-    if message.sender_chat is not None:
-        if once.first_time(("anonymous", message.chat.id, thread)):
-            await _answer(
-                sender,
-                message,
-                _(
-                    "Messages sent anonymously as the group cannot be linked to a staff member, "
-                    'so they are not passed on. Please turn off "Remain anonymous" in your '
-                    "admin rights."
-                ),
-            )
-        return None
-    if not inbox.may_act(person, office):
-        user_id = message.from_user.id if message.from_user else 0
-        if once.first_time(("stranger", message.chat.id, user_id)):
-            await _answer(
-                sender,
-                message,
-                _(
-                    "Only registered staff of {office} can answer here. This message was not "
-                    "passed on."
-                ).format(office=office.name),
-            )
-        return None
-    case = await inbox.case_of_topic(session, message.chat.id, thread) if thread else None
-    if case is None:
-        if once.first_time(("no case", message.chat.id, thread)):
-            await _answer(
-                sender,
-                message,
-                _(
-                    "This topic belongs to no case, so nothing written here is passed on. Each "
-                    "case has its own topic: answer the returnee there. /note keeps a message in "
-                    "the topic only."
-                ),
-            )
-        return None
-    assert person is not None  # may_act let them through
-    return office, case, person
-
-
 async def note(message: Message) -> None:
     """/note: an internal note. It stays in the topic and is never passed on."""
 
 
-async def card(
-    message: Message,
-    session: AsyncSession,
-    person: Person | None,
-    sender: Sender,
-    once: Once,
-    i18n: I18n,
-) -> None:
-    checked = await _checked(message, session, person, sender, once)
-    if checked is not None:
-        office, case, _staff = checked
-        await _answer(sender, message, case_card(i18n, case, office_locale(office, i18n)))
-
-
-def _signature(office: Office, staff: Person) -> str:
-    if office.sign_with_staff_name and staff.display_name:
-        return f"{staff.display_name.split()[0]}, {office.name}"
-    return office.name
+async def card(message: Message, context: InboxContext, sender: Sender, i18n: I18n) -> None:
+    text = case_card(i18n, context.case, office_locale(context.office, i18n))
+    await reply_in_topic(sender, message, text)
 
 
 async def _send_text_to_returnee(
     message: Message,
+    context: InboxContext,
     session: AsyncSession,
+    work: UnitOfWork,
     sender: Sender,
-    office: Office,
-    case: Case,
-    staff: Person,
     text: str,
 ) -> None:
     """A ready text (saved reply, programme answer) sent as if the staff member had typed it."""
     incoming = replace(describe(message, keep_text=True), text=text, entities=[])
-    await _pass_on(message, session, sender, office, case, staff, incoming, to_returnee=True)
+    await _pass_on(message, context, session, work, sender, incoming, to_returnee=True)
 
 
 async def _pass_on(
     message: Message,
+    context: InboxContext,
     session: AsyncSession,
+    work: UnitOfWork,
     sender: Sender,
-    office: Office,
-    case: Case,
-    staff: Person,
     incoming: Incoming,
     *,
     to_returnee: bool = False,
@@ -170,50 +89,46 @@ async def _pass_on(
     """Queue a staff member's message for the returnee (or the counsellor it answers)."""
     item = await relay.from_staff(
         session,
-        case,
-        staff,
+        context.case,
+        context.staff,
         incoming,
-        signature=_signature(office, staff),
+        signature=inbox.signature(context.office, context.staff),
         to_returnee=to_returnee,
     )
     if item is None:
-        await _answer(
+        await reply_in_topic(
             sender, message, _("The returnee has not joined yet, so this was not passed on.")
         )
         return
-    await session.commit()
-    sender.wake()
+    await work.commit()
 
 
 async def claim(
-    message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
+    message: Message,
+    context: InboxContext,
+    session: AsyncSession,
+    work: UnitOfWork,
+    sender: Sender,
 ) -> None:
     """/claim: I take this case."""
-    checked = await _checked(message, session, person, sender, once)
-    if checked is None:
-        return
-    _office, case, person = checked
-    await inbox.assign(session, case, person, by=person)
-    await session.commit()
-    sender.wake()
-    await _answer(
-        sender, message, _("{name} now handles this case.").format(name=person.display_name)
+    staff = context.staff
+    await inbox.assign(session, context.case, staff, by=staff)
+    await work.commit()
+    await reply_in_topic(
+        sender, message, _("{name} now handles this case.").format(name=staff.display_name)
     )
 
 
 async def assign(
     message: Message,
     command: CommandObject,
+    context: InboxContext,
     session: AsyncSession,
-    person: Person | None,
+    work: UnitOfWork,
     sender: Sender,
-    once: Once,
 ) -> None:
     """/assign <name>: give the case to a colleague."""
-    checked = await _checked(message, session, person, sender, once)
-    if checked is None:
-        return
-    office, case, person = checked
+    office = context.office
     name = (command.args or "").strip()
     matches = await inbox.staff_named(session, office, name) if name else []
     if len(matches) != 1:
@@ -222,56 +137,61 @@ async def assign(
             if len(matches) > 1
             else _("No staff member of {office} is called {name}. Write /assign and a name.")
         )
-        await _answer(sender, message, text.format(name=quoted(name), office=office.name))
+        await reply_in_topic(sender, message, text.format(name=quoted(name), office=office.name))
         return
-    await inbox.assign(session, case, matches[0], by=person)
-    await session.commit()
-    sender.wake()
-    await _answer(
+    await inbox.assign(session, context.case, matches[0], by=context.staff)
+    await work.commit()
+    await reply_in_topic(
         sender, message, _("{name} now handles this case.").format(name=matches[0].display_name)
     )
 
 
 async def close(
-    message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
+    message: Message,
+    context: InboxContext,
+    session: AsyncSession,
+    work: UnitOfWork,
+    sender: Sender,
 ) -> None:
     """/close: close the topic; the returnee's next message opens it again."""
-    checked = await _checked(message, session, person, sender, once)
-    if checked is None:
-        return
-    _office, case, person = checked
-    await _answer(
+    await reply_in_topic(
         sender,
         message,
         _("Topic closed. The returnee's next message opens it again."),
     )
-    await inbox.close(session, case, by=person)
-    await session.commit()
-    sender.wake()
+    await inbox.close(session, context.case, by=context.staff)
+    await work.commit()
+
+
+class SavedReplyCommand(Filter):
+    """/s, parsed (bot/services/saved_replies.py) and handed on as `reply_command`; matches
+    only commands that manage saved replies, or only those that use them."""
+
+    def __init__(self, *, managing: bool) -> None:
+        self.managing = managing
+
+    async def __call__(
+        self, message: Message, command: CommandObject
+    ) -> dict[str, saved_replies.Command] | bool:
+        parsed = saved_replies.parse_command(command.args)
+        if isinstance(parsed, saved_replies.Managing) != self.managing:
+            return False
+        return {"reply_command": parsed}
 
 
 async def saved_reply(
     message: Message,
-    command: CommandObject,
+    reply_command: saved_replies.ListReplies | saved_replies.SendReply,
+    context: InboxContext,
     session: AsyncSession,
-    person: Person | None,
+    work: UnitOfWork,
     sender: Sender,
-    once: Once,
 ) -> None:
-    """/s lists the office's saved replies; /s <name> sends one in the returnee's language;
-    /s save and /s delete manage them, in any topic of the group."""
-    words = (command.args or "").split(maxsplit=3)
-    if words and words[0].lower() in saved_replies.RESERVED:
-        await _manage_saved_replies(message, words, session, person, sender)
-        return
-    checked = await _checked(message, session, person, sender, once)
-    if checked is None:
-        return
-    office, case, person = checked
-    name = (command.args or "").strip()
-    if not name:
+    """/s lists the office's saved replies; /s <name> sends one in the returnee's language."""
+    office, case = context.office, context.case
+    if isinstance(reply_command, saved_replies.ListReplies):
         available = await saved_replies.names(session, office)
-        await _answer(
+        await reply_in_topic(
             sender,
             message,
             _("Saved replies: {names}").format(names=", ".join(available))
@@ -279,51 +199,50 @@ async def saved_reply(
             else _("This office has no saved replies yet."),
         )
         return
-    language = (case.returnee.language if case.returnee else None) or case.language
-    reply = await saved_replies.pick(session, office, name, language)
+    name = reply_command.name
+    reply = await saved_replies.pick(session, office, name, returnee_language(case))
     if reply is None:
-        await _answer(
+        await reply_in_topic(
             sender, message, _("There is no saved reply called {name}.").format(name=quoted(name))
         )
         return
-    await _send_text_to_returnee(message, session, sender, office, case, person, reply.text)
+    await _send_text_to_returnee(message, context, session, work, sender, reply.text)
 
 
-async def _manage_saved_replies(
+async def manage_saved_replies(
     message: Message,
-    words: list[str],
+    reply_command: saved_replies.Managing,
+    office_staff: OfficeStaff,
     session: AsyncSession,
-    person: Person | None,
     sender: Sender,
 ) -> None:
-    """/s save <name> <language> <text> and /s delete <name> [<language>], by the office's staff."""
-    office = await inbox.office_of_chat(session, message.chat.id)
-    if office is None or not inbox.may_act(person, office):
-        return  # strangers are told once by every other command; nothing is changed here
-    action = words[0].lower()
+    """/s save <name> <language> <text> and /s delete <name> [<language>], by the office's staff,
+    in any topic of the group."""
+    office = office_staff.office
     try:
-        if action == "save":
-            if len(words) < 4:
-                raise RuleViolation("")
-            name, language, text = words[1], words[2], words[3]
+        if isinstance(reply_command, saved_replies.SaveReply):
             await saved_replies.save(
-                session, office_code=office.code, name=name, language=language, text=text
+                session,
+                office_code=office.code,
+                name=reply_command.name,
+                language=reply_command.language,
+                text=reply_command.text,
             )
             await session.commit()
             told = _("Saved reply {name} saved in {language}.").format(
-                name=name.lower(), language=language
+                name=reply_command.name.lower(), language=reply_command.language
             )
-        else:
-            if len(words) < 2:
-                raise RuleViolation("")
-            language = words[2] if len(words) > 2 else None
-            removed = await saved_replies.delete(session, office, words[1], language)
+        elif isinstance(reply_command, saved_replies.DeleteReply):
+            name = reply_command.name
+            removed = await saved_replies.delete(session, office, name, reply_command.language)
             await session.commit()
             told = (
-                _("Saved reply {name} deleted.").format(name=quoted(words[1].lower()))
+                _("Saved reply {name} deleted.").format(name=quoted(name.lower()))
                 if removed
-                else _("There is no saved reply called {name}.").format(name=quoted(words[1]))
+                else _("There is no saved reply called {name}.").format(name=quoted(name))
             )
+        else:
+            raise RuleViolation("")
     except saved_replies.SavedReplyRefused as refused:
         await session.rollback()
         told = _(SAVED_REPLY_PROBLEMS[refused.problem])
@@ -333,43 +252,30 @@ async def _manage_saved_replies(
             "To save a reply: /s save <name> <language> <text>, for example /s save hours ro "
             "Luni-vineri 9-17. To delete one: /s delete <name>, or /s delete <name> <language>."
         )
-    await _answer(sender, message, told)
+    await reply_in_topic(sender, message, told)
 
 
 async def knowledge_entry(
     message: Message,
     command: CommandObject,
+    context: InboxContext,
     session: AsyncSession,
-    person: Person | None,
+    work: UnitOfWork,
     sender: Sender,
-    once: Once,
     i18n: I18n,
     knowledge: KnowledgeBase,
 ) -> None:
     """/kb <entry> sends a programme answer in the returnee's language; /kb <words> finds one."""
-    checked = await _checked(message, session, person, sender, once)
-    if checked is None:
-        return
-    office, case, person = checked
-    wanted = (command.args or "").strip()
+    office, case = context.office, context.case
     staff_language = office_locale(office, i18n)
-    # Only entries written for returnees: this goes to the returnee.
-    if not knowledge.for_audience(wanted.lower(), "returnee"):
-        # In the office's language first; staff often type the English word as well.
-        matches = (
-            (
-                knowledge.search(staff_language, wanted, 5, audience="returnee")
-                or knowledge.search("en", wanted, 5, audience="returnee")
-            )
-            if wanted
-            else []
-        )
-        commands = [f"/kb {m.entry_id}" for m in matches]
+    found = knowledge_service.look_up_for_staff(knowledge, command.args or "", staff_language)
+    if found.entry_id is None:
+        commands = [f"/kb {entry_id}" for entry_id in found.suggestions]
         lines = [
-            f"{command} — {knowledge.text(staff_language, m.entry_id).question}"
-            for command, m in zip(commands, matches, strict=True)
+            f"{command} — {knowledge.text(staff_language, entry_id).question}"
+            for command, entry_id in zip(commands, found.suggestions, strict=True)
         ]
-        await _answer(
+        await reply_in_topic(
             sender,
             message,
             "\n".join([_("Programme answers that may fit:"), *lines])
@@ -381,38 +287,34 @@ async def knowledge_entry(
             copy=commands,
         )
         return
-    language = (case.returnee.language if case.returnee else None) or case.language
+    language = returnee_language(case)
     text = await knowledge_service.answer_text(
         session,
         knowledge,
-        wanted.lower(),
+        found.entry_id,
         case=case,
         office=office,
         locale=knowledge.language(language),
         gettext=lambda msgid: i18n.gettext(msgid, locale=language),
         for_returnee=True,
     )
-    await _send_text_to_returnee(message, session, sender, office, case, person, text)
+    await _send_text_to_returnee(message, context, session, work, sender, text)
 
 
 async def ask_for_location(
     message: Message,
+    context: InboxContext,
     session: AsyncSession,
-    person: Person | None,
     sender: Sender,
-    once: Once,
     i18n: I18n,
 ) -> None:
     """/location: ask the returnee whether staff may see the location they shared."""
-    checked = await _checked(message, session, person, sender, once)
-    if checked is None:
-        return
-    _office, case, person = checked
+    case = context.case
     location = await relay.last_shared_location(session, case)
     if location is None or case.returnee is None:
-        await _answer(sender, message, _("The returnee has not shared a location."))
+        await reply_in_topic(sender, message, _("The returnee has not shared a location."))
         return
-    locale = case.returnee.language or case.language
+    locale = returnee_language(case)
     question = i18n.gettext(
         "Your office asks to see the location you shared. Send it to them?", locale=locale
     )
@@ -440,72 +342,80 @@ async def ask_for_location(
             reply_parameters=ReplyParameters(message_id=location, allow_sending_without_reply=True),
         ),
     )
-    await _answer(sender, message, _("The returnee was asked."))
+    await reply_in_topic(sender, message, _("The returnee was asked."))
 
 
 async def staff_edited(
     message: Message,
     event_update: Update,
+    context: InboxContext,
     session: AsyncSession,
-    person: Person | None,
-    sender: Sender,
-    once: Once,
+    work: UnitOfWork,
 ) -> None:
-    if not is_relayable(message) or message.edit_date is None:
-        return
-    checked = await _checked(message, session, person, sender, once)
-    if checked is None:
-        return
-    office, case, person = checked
     await relay.edited(
         session,
-        case,
-        person,
+        context.case,
+        context.staff,
         describe(message, keep_text=True),
         revision=revision(message, event_update),
-        signature=_signature(office, person),
+        signature=inbox.signature(context.office, context.staff),
     )
-    await session.commit()
-    sender.wake()
+    await work.commit()
+
+
+async def mistyped_command(message: Message, sender: Sender) -> None:
+    """A mistyped command must not reach the returnee as a message."""
+    await reply_in_topic(
+        sender,
+        message,
+        _(
+            "Messages that start with / are commands and are not passed on. Commands here: "
+            "/note, /claim, /assign, /close, /card, /s, /kb, /location."
+        ),
+    )
 
 
 async def staff_wrote(
-    message: Message, session: AsyncSession, person: Person | None, sender: Sender, once: Once
+    message: Message,
+    context: InboxContext,
+    session: AsyncSession,
+    work: UnitOfWork,
+    sender: Sender,
 ) -> None:
-    if not is_relayable(message):
-        return
-    checked = await _checked(message, session, person, sender, once)
-    if checked is None:
-        return
-    office, case, person = checked
-    if (message.text or "").startswith("/"):
-        # A mistyped command must not reach the returnee as a message.
-        await _answer(
-            sender,
-            message,
-            _(
-                "Messages that start with / are commands and are not passed on. Commands here: "
-                "/note, /claim, /assign, /close, /card, /s, /kb, /location."
-            ),
-        )
-        return
-    await _pass_on(
-        message, session, sender, office, case, person, describe(message, keep_text=True)
-    )
+    await _pass_on(message, context, session, work, sender, describe(message, keep_text=True))
 
 
 def build_router() -> Router:
     router = Router(name="staff_inbox")
     router.message.filter(F.chat.type == "supergroup")
+    router.message.middleware(InboxMiddleware())
+    in_case = Needs.CASE
     router.message.register(note, Command("note"))
-    router.message.register(card, Command("card"))
-    router.message.register(claim, Command("claim"))
-    router.message.register(assign, Command("assign"))
-    router.message.register(close, Command("close"))
-    router.message.register(saved_reply, Command("s"))
-    router.message.register(knowledge_entry, Command("kb"))
-    router.message.register(ask_for_location, Command("location"))
-    router.message.register(staff_wrote)
+    router.message.register(card, Command("card"), flags=needs(in_case))
+    router.message.register(claim, Command("claim"), flags=needs(in_case))
+    router.message.register(assign, Command("assign"), flags=needs(in_case))
+    router.message.register(close, Command("close"), flags=needs(in_case))
+    # Saving and deleting saved replies works in any topic of the group.
+    router.message.register(
+        manage_saved_replies,
+        Command("s"),
+        SavedReplyCommand(managing=True),
+        flags=needs(Needs.STAFF),
+    )
+    router.message.register(
+        saved_reply, Command("s"), SavedReplyCommand(managing=False), flags=needs(in_case)
+    )
+    router.message.register(knowledge_entry, Command("kb"), flags=needs(in_case))
+    router.message.register(ask_for_location, Command("location"), flags=needs(in_case))
+    # Service messages (pins, topic changes, joins) are never relayed, nor answered.
+    relayable = F.func(is_relayable)
+    router.message.register(
+        mistyped_command, relayable, F.text.startswith("/"), flags=needs(in_case)
+    )
+    router.message.register(staff_wrote, relayable, flags=needs(in_case))
     router.edited_message.filter(F.chat.type == "supergroup")
-    router.edited_message.register(staff_edited)
+    router.edited_message.middleware(InboxMiddleware())
+    router.edited_message.register(
+        staff_edited, relayable, F.edit_date.is_not(None), flags=needs(in_case)
+    )
     return router

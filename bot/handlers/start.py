@@ -11,10 +11,10 @@ from aiogram_dialog import DialogManager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import register_person_commands
-from bot.handlers.welcome import greet_registered
 from bot.services import invites
 from bot.services.invite_guard import InviteGuard
 from dialogs.home import show_home
+from dialogs.welcome import unknown_text, welcome_text
 from storage.models import Person, Role
 
 # Outcomes that count as a guess against the account's allowance.
@@ -77,7 +77,7 @@ async def start_with_invite(
     if person.language:
         i18n.current_locale = person.language
     await register_person_commands(bot, i18n, person)
-    await greet_registered(message, session, person)
+    await message.answer(await welcome_text(session, person))
 
 
 async def start_again(
@@ -95,15 +95,7 @@ async def start_again(
     else:
         # People added from the command line get their command menu on their first /start.
         await register_person_commands(bot, i18n, person)
-        await greet_registered(message, session, person)
-
-
-def unknown_text() -> str:
-    return _(
-        "Hello. This is Homeward, a service of your return programme. It works only with a "
-        "personal invitation link from your counsellor or your office. If you have one, "
-        "please open it again."
-    )
+        await message.answer(await welcome_text(session, person))
 
 
 def build_router() -> Router:

@@ -4,8 +4,8 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
 from bot.filters import IsUnknown
-from bot.handlers.once import Once
-from bot.handlers.start import unknown_text
+from bot.once import Once
+from dialogs.welcome import unknown_text
 
 
 async def unknown_person(message: Message, once: Once) -> None:

@@ -81,6 +81,11 @@ async def get_case(session: AsyncSession, code: str) -> Case:
     return case
 
 
+def returnee_language(case: Case) -> str:
+    """The language the returnee reads: the one they chose, else the case's."""
+    return (case.returnee.language if case.returnee else None) or case.language
+
+
 async def case_of_returnee(session: AsyncSession, returnee: Person) -> Case | None:
     """The returnee's case with its office and consent history: all a private chat needs.
 

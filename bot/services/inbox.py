@@ -3,6 +3,9 @@ and who may act there."""
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -39,6 +42,63 @@ async def case_of_topic(session: AsyncSession, chat_id: int, topic_id: int) -> C
 def may_act(person: Person | None, office: Office) -> bool:
     """Only the office's own registered staff answer in its inbox."""
     return person is not None and person.role is Role.STAFF and person.office_id == office.id
+
+
+@dataclass(frozen=True)
+class OfficeStaff:
+    """A registered staff member of the office whose group this is."""
+
+    office: Office
+    staff: Person
+
+
+@dataclass(frozen=True)
+class InboxContext:
+    """A registered staff member of the office, writing in the topic of one of its cases."""
+
+    office: Office
+    case: Case
+    staff: Person
+
+
+class Refusal(enum.Enum):
+    """Why a message in an office's group is not acted on."""
+
+    ANONYMOUS = "sent anonymously as the group, so no staff member can be linked to it"
+    STRANGER = "not written by the office's registered staff"
+    NO_CASE = "written in a topic that belongs to no case"
+
+
+def staff_of(office: Office, person: Person | None) -> OfficeStaff | None:
+    return OfficeStaff(office, person) if person is not None and may_act(person, office) else None
+
+
+async def context_of_topic(
+    session: AsyncSession,
+    office: Office,
+    chat_id: int,
+    topic_id: int | None,
+    person: Person | None,
+    *,
+    anonymous: bool,
+) -> InboxContext | Refusal:
+    """The case a staff member works on in this topic of the office's group, or why not."""
+    if anonymous:
+        return Refusal.ANONYMOUS
+    staff = staff_of(office, person)
+    if staff is None:
+        return Refusal.STRANGER
+    case = await case_of_topic(session, chat_id, topic_id) if topic_id else None
+    if case is None:
+        return Refusal.NO_CASE
+    return InboxContext(office, case, staff.staff)
+
+
+def signature(office: Office, staff: Person) -> str:
+    """How staff answers are signed: the office, with the first name when the office wants it."""
+    if office.sign_with_staff_name and staff.display_name:
+        return f"{staff.display_name.split()[0]}, {office.name}"
+    return office.name
 
 
 async def staff_named(session: AsyncSession, office: Office, name: str) -> list[Person]:

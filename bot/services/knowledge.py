@@ -16,8 +16,33 @@ from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
 from bot.knowledge.facts import Facts, Gettext, collect
 from bot.languages import laid_out_for
 from bot.services import audit, budget, relay
+from bot.services.cases import returnee_language
 from bot.services.outbox import Mention
 from storage.models import Case, KnowledgeMode, Office, Person, Role
+
+
+@dataclass(frozen=True)
+class StaffLookup:
+    """What staff asked for with /kb: a programme answer by its id, or answers that may fit."""
+
+    entry_id: str | None = None
+    suggestions: tuple[str, ...] = ()
+
+
+def look_up_for_staff(
+    knowledge: KnowledgeBase, wanted: str, staff_language: str, limit: int = 5
+) -> StaffLookup:
+    """Only entries written for returnees: what staff pick here goes to the returnee."""
+    wanted = wanted.strip()
+    if knowledge.for_audience(wanted.lower(), "returnee"):
+        return StaffLookup(entry_id=wanted.lower())
+    if not wanted:
+        return StaffLookup()
+    # In the office's language first; staff often type the English word as well.
+    matches = knowledge.search(
+        staff_language, wanted, limit, audience="returnee"
+    ) or knowledge.search("en", wanted, limit, audience="returnee")
+    return StaffLookup(suggestions=tuple(m.entry_id for m in matches))
 
 
 @dataclass(frozen=True)
@@ -93,7 +118,7 @@ async def returnee_wrote(
     staff_language: str,
 ) -> Reaction:
     """React to a returnee's words after they were queued for the topic."""
-    language = (case.returnee.language if case.returnee else None) or case.language
+    language = returnee_language(case)
     # The case's language too: a returnee may read the menus in English and write in Romanian.
     if knowledge.signals_danger((language, case.language), text):
         return await alert_danger(session, case)

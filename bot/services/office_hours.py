@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from bot.services.errors import RuleViolation
-from storage.models import Office
+from storage.models import Case, Office
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPEC = re.compile(
@@ -56,3 +56,14 @@ def is_open(office: Office, moment: datetime) -> bool:
 
 def office_day(office: Office, moment: datetime) -> date:
     return local_now(office, moment).date()
+
+
+def closed_notice_due(case: Case, now: datetime) -> bool:
+    """Whether a returnee writing now is told when the office opens: only outside its hours, and
+    once a day (the office's day), which is recorded on the case."""
+    office = case.office
+    today = office_day(office, now)
+    if is_open(office, now) or case.closed_reply_on == today:
+        return False
+    case.closed_reply_on = today
+    return True

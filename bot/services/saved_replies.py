@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,59 @@ class SavedReplyRefused(RuleViolation):
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem.value)
         self.problem = problem
+
+
+@dataclass(frozen=True)
+class ListReplies:
+    """/s: which saved replies the office has."""
+
+
+@dataclass(frozen=True)
+class SendReply:
+    """/s <name>: send one to the returnee, in their language."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class SaveReply:
+    """/s save <name> <language> <text>"""
+
+    name: str
+    language: str
+    text: str
+
+
+@dataclass(frozen=True)
+class DeleteReply:
+    """/s delete <name> [<language>]: in one language, or in all."""
+
+    name: str
+    language: str | None
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """/s save or /s delete without what it needs."""
+
+
+Command = ListReplies | SendReply | SaveReply | DeleteReply | Unfinished
+# Commands that change the office's saved replies rather than use them: they need no case.
+Managing = SaveReply | DeleteReply | Unfinished
+
+
+def parse_command(args: str | None) -> Command:
+    """What follows /s. A name is kept as typed; the text keeps its inner spacing."""
+    words = (args or "").split(maxsplit=3)
+    action = words[0].lower() if words else ""
+    if action == "save":
+        return SaveReply(*words[1:4]) if len(words) == 4 else Unfinished()
+    if action == "delete":
+        if len(words) < 2:
+            return Unfinished()
+        return DeleteReply(words[1], words[2] if len(words) > 2 else None)
+    name = (args or "").strip()
+    return SendReply(name) if name else ListReplies()
 
 
 async def save(

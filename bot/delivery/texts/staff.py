@@ -58,7 +58,7 @@ NOTICES = {
     ),
 }
 
-# What cannot be passed on (bot/handlers/incoming.py NOT_PASSED_ON), named for people.
+# What cannot be passed on (bot/telegram/incoming.py NOT_PASSED_ON), named for people.
 CONTENT_KINDS = {
     "poll": N_("a poll"),
     "dice": N_("an animated dice or game emoji"),

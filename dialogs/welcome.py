@@ -1,8 +1,8 @@
-"""What counsellors, staff and admins are told when they join or come back."""
+"""What counsellors, staff and admins are told when they join or come back, and what a stranger
+is told."""
 
 from __future__ import annotations
 
-from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,22 +23,29 @@ async def counsellor_cases_text(session: AsyncSession, counsellor: Person) -> st
     return _("Your cases:") + "\n" + "\n".join(lines)
 
 
-async def greet_registered(message: Message, session: AsyncSession, person: Person) -> None:
+async def welcome_text(session: AsyncSession, person: Person) -> str:
+    """For a registered counsellor, staff member or admin."""
     name = person.display_name or ""
     if person.role is Role.STAFF:
         office = await session.get(Office, person.office_id) if person.office_id else None
-        text = _(
+        return _(
             "Welcome, {name}. You are registered as staff of {office}. Case conversations will "
             "appear in your office's staff group."
         ).format(name=name, office=office.name if office else "")
-    elif person.role is Role.COUNSELLOR:
+    if person.role is Role.COUNSELLOR:
         text = _(
             "Welcome, {name}. You are registered as a contact person ({organisation})."
         ).format(name=name, organisation=person.organisation or "")
-        text += "\n\n" + await counsellor_cases_text(session, person)
-    else:
-        text = _(
-            "Welcome, {name}. You are registered as an admin. Offices, cases and invites are "
-            "managed from the command line."
-        ).format(name=name)
-    await message.answer(text)
+        return text + "\n\n" + await counsellor_cases_text(session, person)
+    return _(
+        "Welcome, {name}. You are registered as an admin. Offices, cases and invites are "
+        "managed from the command line."
+    ).format(name=name)
+
+
+def unknown_text() -> str:
+    return _(
+        "Hello. This is Homeward, a service of your return programme. It works only with a "
+        "personal invitation link from your counsellor or your office. If you have one, "
+        "please open it again."
+    )

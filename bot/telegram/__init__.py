@@ -1,0 +1,1 @@
+"""The Telegram side of the bot's own words: what an aiogram message means to the rules."""
