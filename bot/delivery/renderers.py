@@ -5,7 +5,7 @@ go as one topic message; an album goes as one."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, assert_never
 from zoneinfo import ZoneInfo
 
 from aiogram.methods import (
@@ -115,6 +115,8 @@ class Renderers:
                 return await self._copy(session, item, payload, case, where)
             case EditFollowsPayload():
                 raise AssertionError("an edit that follows is resolved before it is sent")
+            case _:
+                assert_never(payload)  # a new kind needs its renderer here
 
     # ---- one renderer per kind ---------------------------------------------------------------
     async def _edit_text(
