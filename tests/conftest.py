@@ -61,14 +61,9 @@ def redis_unavailable() -> str | None:
     return asyncio.run(_answers(REDIS_URL))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_unavailable: str | None
-) -> AsyncIterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL database of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'homeward.db'}"
-        return
+@pytest.fixture
+async def postgres_url(postgres_unavailable: str | None) -> AsyncIterator[str]:
+    """A PostgreSQL database of its own, dropped afterwards; skipped where none answers."""
     if postgres_unavailable:
         pytest.skip(f"PostgreSQL at {POSTGRES_URL} does not answer ({postgres_unavailable})")
     name = f"homeward_{uuid.uuid4().hex[:12]}"
@@ -79,6 +74,15 @@ async def database_url(
     async with admin.connect() as connection:
         await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'homeward.db'}"
+    postgres: str = request.getfixturevalue("postgres_url")
+    return postgres
 
 
 @pytest.fixture

@@ -16,16 +16,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.services import invites
-from bot.services.consent import give_consent
-from storage.db import create_engine, create_sessionmaker
+from storage.db import create_engine
 from storage.migrate import upgrade_to_head
 from tests.conftest import TOKEN
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.telegram_user import TelegramUser
 from tests.test_intake import forwarded_from_hidden_account, group_texts, unreadable
 from tests.test_process import bot_env, free_port, start_bot
-from tests.world import office_with_case
+from tests.world import consented_returnee_in
 
 SECRET_PART = TOKEN.split(":")[1]
 
@@ -55,18 +53,6 @@ class Output:
         await asyncio.wait_for(self.process.wait(), timeout)
         await asyncio.wait_for(self._task, 5)
         return "".join(self.lines)
-
-
-async def consented_returnee(database_url: str) -> None:
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    async with create_sessionmaker(engine)() as session:
-        token = await office_with_case(session)
-        joined = await invites.redeem(session, token=token, telegram_user_id=501)
-        joined.person.language = "en"
-        give_consent(session, joined.case, joined.person, language="en")
-        await session.commit()
-    await engine.dispose()
 
 
 @contextlib.contextmanager
@@ -106,7 +92,7 @@ async def shown_once(api: FakeBotApi, words: list[str], timeout: float = 30) -> 
 async def stalled_world(fake_api, tmp_path) -> tuple[str, Path]:
     database = tmp_path / "data" / "homeward.db"
     url = f"sqlite+aiosqlite:///{database}"
-    await consented_returnee(url)
+    await consented_returnee_in(url)
     return url, database
 
 

@@ -12,14 +12,13 @@ from sqlalchemy import Connection, insert, select
 from bot.services import outbox
 from bot.services.cases import get_case
 from bot.services.clock import utcnow
+from bot.services.messages import Entity, Incoming
 from bot.services.outbox import (
     PAYLOADS,
     Combinable,
     CopyPayload,
-    EditedMessage,
     EditFollowsPayload,
     EditTextPayload,
-    Entity,
     MalformedOutboxItem,
     Mention,
     NoticePayload,
@@ -75,7 +74,7 @@ SAMPLES: dict[OutboxKind, Payload] = {
     OutboxKind.PIN: TopicWorkPayload(kind=OutboxKind.PIN),
     OutboxKind.CLOSE_TOPIC: TopicWorkPayload(kind=OutboxKind.CLOSE_TOPIC),
     OutboxKind.EDIT_FOLLOWS: EditFollowsPayload(
-        message=EditedMessage(chat_id=501, message_id=7, kind="text", text="new", sent_at=1),
+        message=Incoming(chat_id=501, message_id=7, kind="text", text="new", sent_at=1),
         header=None,
         signature="IOM RO",
         plain=True,

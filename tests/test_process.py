@@ -13,14 +13,12 @@ import aiohttp
 import pytest
 
 from bot.paths import PROJECT_ROOT
-from bot.services import invites
-from bot.services.consent import give_consent
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
 from tests.conftest import TOKEN
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.telegram_user import TelegramUser
-from tests.world import office_with_case
+from tests.world import consented_returnee_in, office_with_case
 
 
 def free_port() -> int:
@@ -189,15 +187,7 @@ async def test_bad_configuration_fails_clearly(tmp_path, env, mode, names):
 
 async def test_sigkill_between_receiving_and_relaying_relays_exactly_once(fake_api, tmp_path):
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'homeward.db'}"
-    engine = create_engine(database_url)
-    await upgrade_to_head(engine)
-    async with create_sessionmaker(engine)() as session:
-        token = await office_with_case(session)
-        joined = await invites.redeem(session, token=token, telegram_user_id=501)
-        joined.person.language = "en"
-        give_consent(session, joined.case, joined.person, language="en")
-        await session.commit()
-    await engine.dispose()
+    await consented_returnee_in(database_url)
     env = bot_env(fake_api, database_url)
     maria = TelegramUser(fake_api, 501)
 

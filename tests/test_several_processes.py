@@ -6,21 +6,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 
 import aiohttp
-import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.services import cases, invites, people
 from bot.services.consent import give_consent
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
-from tests.conftest import POSTGRES_URL, REDIS_URL
+from tests.conftest import REDIS_URL
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.telegram_user import TelegramUser
 from tests.test_intake import group_texts
@@ -30,20 +24,6 @@ from tests.world import office_with_case
 
 RETURNEES = (501, 502, 503, 504)
 SECRET = "s3cret-value"
-
-
-@pytest.fixture
-async def postgres_database(postgres_unavailable) -> AsyncIterator[str]:
-    if postgres_unavailable:
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} does not answer ({postgres_unavailable})")
-    name = f"homeward_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield str(make_url(POSTGRES_URL).set(database=name))
-    async with admin.connect() as connection:
-        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
 
 
 async def office_with_returnees(database_url: str) -> str:
@@ -141,7 +121,7 @@ async def all_shown_once(api: FakeBotApi, words: list[str], timeout: float = 60)
 
 
 async def test_two_processes_share_the_work_and_one_takes_over_from_a_killed_leader(
-    postgres_database, tmp_path, redis_unavailable
+    postgres_url, tmp_path, redis_unavailable
 ):
     api = FakeBotApi(group_limit=(20, 3.0))
     await api.start()
@@ -152,10 +132,8 @@ async def test_two_processes_share_the_work_and_one_takes_over_from_a_killed_lea
         client = Redis.from_url(REDIS_URL)
         await client.flushdb()
         await client.aclose()
-    fresh_token = await office_with_returnees(postgres_database)
-    processes = [
-        await start_webhook_process(api, postgres_database, tmp_path, redis) for _ in range(2)
-    ]
+    fresh_token = await office_with_returnees(postgres_url)
+    processes = [await start_webhook_process(api, postgres_url, tmp_path, redis) for _ in range(2)]
     deliver = Deliverer(api)
     try:
         deadline = time.monotonic() + 30

@@ -51,3 +51,21 @@ async def onboard(user: TelegramUser, token: str) -> None:
     await user.send(f"/start {token}")
     await user.press("English")
     await user.press("I agree")
+
+
+async def consented_returnee_in(database_url: str) -> None:
+    """A migrated database with office RO, its case RO-0007 and returnee 501, who joined,
+    chose English and agreed: what the process tests start from."""
+    from bot.services.consent import give_consent
+    from storage.db import create_engine, create_sessionmaker
+    from storage.migrate import upgrade_to_head
+
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    async with create_sessionmaker(engine)() as session:
+        token = await office_with_case(session)
+        joined = await invites.redeem(session, token=token, telegram_user_id=501)
+        joined.person.language = "en"
+        give_consent(session, joined.case, joined.person, language="en")
+        await session.commit()
+    await engine.dispose()

@@ -24,11 +24,11 @@ from bot.delivery.gateway import Gateway
 from bot.delivery.split import CAPTION_LIMIT, TEXT_LIMIT, Part, split, split_head, utf16_length
 from bot.delivery.texts import copyable, notice_text, office_locale, with_mentions
 from bot.delivery.topics import Topics
+from bot.services.messages import Entity
 from bot.services.outbox import (
     CopyPayload,
     EditFollowsPayload,
     EditTextPayload,
-    Entity,
     NoticePayload,
     Payload,
     TextPayload,

@@ -7,8 +7,6 @@ old one) follows, since a copy's media cannot be swapped.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +15,6 @@ from bot.services.clock import as_utc
 from bot.services.messages import Incoming, entities_of
 from bot.services.outbox import (
     CopyPayload,
-    EditedMessage,
     EditFollowsPayload,
     EditTextPayload,
     Payload,
@@ -37,10 +34,6 @@ from storage.models import (
 )
 
 MARK = "✏️ "
-
-
-def _incoming(message: EditedMessage) -> Incoming:
-    return Incoming(**message.model_dump())
 
 
 async def edited(
@@ -77,7 +70,7 @@ async def follow_edit(session: AsyncSession, case: Case, follows: OutboxItem) ->
     payload = payload_of(follows)
     assert isinstance(payload, EditFollowsPayload)
     editor = await session.get(Person, follows.author_id) if follows.author_id else None
-    message = _incoming(payload.message)
+    message = payload.message
     newer = await session.scalar(
         select(OutboxItem.id).where(
             OutboxItem.source_chat_id == message.chat_id,
@@ -230,7 +223,7 @@ async def held_original(session: AsyncSession, follows: OutboxItem) -> bool:
     assert follows.case_id is not None
     payload = payload_of(follows)
     assert isinstance(payload, EditFollowsPayload)
-    originals = await _waiting_originals(session, follows.case_id, _incoming(payload.message))
+    originals = await _waiting_originals(session, follows.case_id, payload.message)
     return any(
         original.status is OutboxStatus.HELD and original.destination == follows.destination
         for original in originals
@@ -267,7 +260,7 @@ async def _edit_follows(
             session,
             case,
             EditFollowsPayload(
-                message=EditedMessage.model_validate(asdict(message)),
+                message=message,
                 header=header,
                 signature=signature,
                 plain=_plain_copy(original),

@@ -6,7 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.services.outbox import Entity
+from pydantic import BaseModel, ConfigDict
+
+
+class Entity(BaseModel):
+    """A Telegram message entity, as aiogram dumps it (type, offset, length, and the fields
+    some types carry: url, user, language, custom_emoji_id...)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+    offset: int
+    length: int
 
 
 @dataclass(frozen=True)

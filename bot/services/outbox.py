@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.clock import utcnow
+from bot.services.messages import Entity, Incoming
 from storage.models import (
     Case,
     Destination,
@@ -33,17 +34,6 @@ from storage.models import (
 
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Entity(BaseModel):
-    """A Telegram message entity, as aiogram dumps it (type, offset, length, and the fields
-    some types carry: url, user, language, custom_emoji_id...)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    type: str
-    offset: int
-    length: int
 
 
 class Combinable(_Payload):
@@ -118,24 +108,11 @@ class TopicWorkPayload(_Payload):
     kind: Literal[OutboxKind.CARD, OutboxKind.PIN, OutboxKind.CLOSE_TOPIC]
 
 
-class EditedMessage(_Payload):
-    """The edited message as routing saw it (relay.Incoming)."""
-
-    chat_id: int
-    message_id: int
-    kind: str
-    media_group_id: str | None = None
-    reply_to_message_id: int | None = None
-    text: str | None = None
-    entities: list[dict[str, Any]] = Field(default_factory=list)
-    sent_at: int | None = None
-
-
 class EditFollowsPayload(_Payload):
     """An edit that waits behind its original, which was not yet delivered when it came."""
 
     kind: Literal[OutboxKind.EDIT_FOLLOWS] = OutboxKind.EDIT_FOLLOWS
-    message: EditedMessage
+    message: Incoming  # the edited message as routing saw it
     header: str | None = None
     signature: str | None = None
     plain: bool = False  # the original is a copy by id, which shows the message as it is then
