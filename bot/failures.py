@@ -17,6 +17,30 @@ def log_failure(logger: logging.Logger, what: str, error: BaseException) -> None
     logger.error("%s failed: %s", what, describe_failure(error))
 
 
+# What a database says when it is only for now: locked or busy, read-only (a full or remounted
+# disk), a lost or refused connection, a server shutting down, a timeout, a serialisation clash.
+# Matched on the driver's words in lower case: an OperationalError also covers lasting faults
+# (SQLite's "no such column"), which must not hold the intake for ever.
+_TRANSIENT_WORDS = (
+    "locked",
+    "busy",
+    "readonly",
+    "read-only",
+    "read only",
+    "disk i/o",
+    "unable to open",
+    "connection",
+    "connect",
+    "terminat",
+    "shutting down",
+    "timeout",
+    "timed out",
+    "could not serialize",
+    "deadlock",
+    "too many clients",
+)
+
+
 def is_transient(error: BaseException) -> bool:
     """A failure that says nothing about the update itself: the database was locked, read-only,
     restarting or out of connections. Such an update is tried again, never counted as handled."""
@@ -24,9 +48,8 @@ def is_transient(error: BaseException) -> bool:
     from sqlalchemy import exc
 
     if isinstance(error, exc.DBAPIError):
-        # OperationalError (locked, read-only, server gone), InterfaceError, or any driver error
-        # that cost the connection.
-        return isinstance(error, exc.OperationalError | exc.InterfaceError) or bool(
-            error.connection_invalidated
-        )
+        if error.connection_invalidated or isinstance(error, exc.InterfaceError):
+            return True
+        words = f"{type(error.orig).__name__} {error.orig}".lower()
+        return any(word in words for word in _TRANSIENT_WORDS)
     return isinstance(error, exc.TimeoutError | exc.DisconnectionError | ConnectionError)

@@ -76,6 +76,10 @@ class Poller:
         self._next: int | None = None  # one past the highest update started
         self._confirmed: int | None = None  # the offset Telegram was last sent
         self._changed = asyncio.Event()  # an update finished: the offset may move
+        # Updates waiting to be tried again (the database failed). While there are any, no new
+        # update starts: a later one of the same chat would overtake it (an edit before its
+        # message), and with the database failing it would fail too.
+        self._retrying: set[int] = set()
 
     # ---- what Telegram is told -------------------------------------------------------------
     @property
@@ -99,7 +103,9 @@ class Poller:
         wait_for_a_finish = False
         while not self.stop.is_set():
             if wait_for_a_finish or len(self._in_flight) >= self.concurrency:
-                await self._until(self._finished())
+                # Until one finishes, or a while: an update waiting to be tried again finishes
+                # only when the database is back, and what was handled meanwhile is confirmed.
+                await self._until(asyncio.wait_for(self._finished(), self.polling_timeout))
                 wait_for_a_finish = False
                 continue
             asked = self.offset
@@ -167,6 +173,8 @@ class Poller:
     def _start(self, answer: list[dict[str, Any]]) -> int:
         """Start handling the new updates of an answer, in order, as far as there is room."""
         started = 0
+        if self._retrying:
+            return 0
         for raw in sorted(answer, key=lambda raw: update_id_of(raw) or 0):
             update_id = update_id_of(raw)
             if update_id is None or self._known(update_id):
@@ -191,6 +199,7 @@ class Poller:
                 await handle(self.dispatcher, self.bot, update, **self.handler_data)
                 is Outcome.TRY_AGAIN
             ):
+                self._retrying.add(update.update_id)
                 if self.stop.is_set():
                     return  # stays unconfirmed: delivered again after the restart
                 await self._until(asyncio.sleep(retry.next()))
@@ -198,6 +207,7 @@ class Poller:
                     return
             self._handled.add(update.update_id)
         finally:
+            self._retrying.discard(update.update_id)
             if update.update_id in self._handled or not self.stop.is_set():
                 self._in_flight.pop(update.update_id, None)
             self._prune()
@@ -221,7 +231,7 @@ class Poller:
         finally:
             for pending in (task, stopping):
                 pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await pending
 
     async def _finish(self) -> None:

@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 # Each repair leaves out one field; an update needing more than this is not worth guessing at.
 MAX_REPAIRS = 8
+# Fields that decide where a message goes: never left out, only cut down to the ids that route
+# (a staff reply to a counsellor's message must not go to the returnee for want of it).
+ROUTING = frozenset({"reply_to_message"})
+ROUTING_KEEPS = ("message_id", "date", "chat")
 
 
 class RawGetUpdates(TelegramMethod[list[dict[str, Any]]]):
@@ -72,7 +76,19 @@ def read_update(raw: object, bot: Bot) -> Update | None:
                 break
             if candidate is raw:
                 candidate = copy.deepcopy(raw)
-            del candidate[field[0]][field[1]]
+            event = candidate[field[0]]
+            if field[1] in ROUTING:
+                nested = event[field[1]]
+                kept = (
+                    {key: nested[key] for key in ROUTING_KEEPS if key in nested}
+                    if isinstance(nested, dict)
+                    else {}
+                )
+                if kept == nested or set(kept) != set(ROUTING_KEEPS):
+                    break  # even its ids cannot be read: better not handled than misrouted
+                event[field[1]] = kept
+            else:
+                del event[field[1]]
             left_out.append(".".join(field))
             continue
         if left_out:
