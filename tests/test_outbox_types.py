@@ -177,20 +177,37 @@ async def test_notes_waiting_before_the_typed_outbox_are_read_after_the_upgrade(
         await office_with_case(session)
         case = await get_case(session, "RO-0007")
         now = utcnow()
-        for payload in (
-            {"notice": "location_shared", "from_chat_id": 501, "message_id": 7},
-            {
-                "notice": "knowledge_suggested",
-                "entry": "payout-when",
-                "question": "When?",
-                "mentions": [{"user_id": 111, "name": "Ana"}],
-            },
+        for kind, payload in (
+            (
+                OutboxKind.TEXT,  # a marked correction, with the ids of the copy it corrects
+                {
+                    "text": "✏️ new",
+                    "from_chat_id": 501,
+                    "message_id": 7,
+                    "copy_chat_id": -1001234,
+                    "copy_message_id": 12,
+                    "reply_to": 12,
+                },
+            ),
+            (
+                OutboxKind.NOTICE,
+                {"notice": "location_shared", "from_chat_id": 501, "message_id": 7},
+            ),
+            (
+                OutboxKind.NOTICE,
+                {
+                    "notice": "knowledge_suggested",
+                    "entry": "payout-when",
+                    "question": "When?",
+                    "mentions": [{"user_id": 111, "name": "Ana"}],
+                },
+            ),
         ):
             session.add(
                 OutboxItem(
                     case_id=case.id,
                     destination=Destination.TOPIC,
-                    kind=OutboxKind.NOTICE,
+                    kind=kind,
                     payload=payload,
                     direction=Direction.OFFICE_NOTICE,
                     status=OutboxStatus.PENDING,
@@ -206,6 +223,7 @@ async def test_notes_waiting_before_the_typed_outbox_are_read_after_the_upgrade(
     async with create_sessionmaker(engine)() as session:
         items = list(await session.scalars(select(OutboxItem).order_by(OutboxItem.id)))
         assert [payload_of(item) for item in items] == [
+            TextPayload(text="✏️ new", from_chat_id=501, message_id=7, reply_to=12),
             NoticePayload(notice="location_shared"),
             NoticePayload(
                 notice="knowledge_suggested",

@@ -54,6 +54,7 @@ class Delivery:
             # Never sent half right: it fails at once, named in the log (field names only).
             logger.error("%s; it fails", error)
             item.status, item.attempts = OutboxStatus.FAILED, item.attempts + 1
+            item.payload = {}  # it will never go: keep no content
             await session.commit()
             return
         case = await self._case(session, item.case_id)

@@ -39,7 +39,7 @@ from bot.failures import log_failure
 from bot.languages import SHIPPED_LANGUAGES
 from bot.services import relay
 from bot.services.clock import utcnow
-from bot.services.outbox import CopyPayload, payload_of
+from bot.services.outbox import CopyPayload, neighbour_payload, payload_of
 from storage.models import (
     Case,
     Destination,
@@ -199,7 +199,7 @@ class DeliveryPolicy:
                     OutboxItem.id != item.id,
                 )
             ):
-                other = payload_of(part)
+                other = neighbour_payload(part)
                 if isinstance(other, CopyPayload) and other.media_group_id == album:
                     parts.append(part)
         for part in parts:

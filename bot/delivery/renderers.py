@@ -33,7 +33,7 @@ from bot.services.outbox import (
     Payload,
     TextPayload,
     TopicWorkPayload,
-    payload_of,
+    neighbour_payload,
     rewrite,
 )
 from storage.models import (
@@ -302,12 +302,10 @@ class Renderers:
         parts: list[tuple[OutboxItem, int]] = []
         lines: list[str] = []
         for part in following:
-            payload = payload_of(part)
-            if (
-                part.direction is not Direction.FROM_RETURNEE
-                or not isinstance(payload, CopyPayload)
-                or payload.combinable is None
-            ):
+            if part.direction is not Direction.FROM_RETURNEE:
+                break  # keep the order: stop at the first message that cannot join
+            payload = neighbour_payload(part)
+            if not isinstance(payload, CopyPayload) or payload.combinable is None:
                 break  # keep the order: stop at the first message that cannot join
             at = datetime.fromtimestamp(payload.combinable.at or 0, tz=zone)
             line = f"[{at:%H:%M}] {payload.combinable.text}"
@@ -336,7 +334,7 @@ class Renderers:
             )
             .order_by(OutboxItem.id)
         ):
-            other = payload_of(part)
+            other = neighbour_payload(part)
             if isinstance(other, CopyPayload) and other.media_group_id == payload.media_group_id:
                 parts.append((part, other.message_id))
         parts.sort(key=lambda part: part[1])

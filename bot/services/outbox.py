@@ -165,6 +165,15 @@ def payload_of(item: OutboxItem) -> Payload:
     return parse_payload(OutboxKind(item.kind), item.payload, item.id)
 
 
+def neighbour_payload(item: OutboxItem) -> Payload | None:
+    """Another item's payload, looked at while delivering this one (an album's other parts,
+    texts to combine): None if malformed, which is reported when that item's own turn comes."""
+    try:
+        return payload_of(item)
+    except MalformedOutboxItem:
+        return None
+
+
 def stored(payload: Payload) -> dict[str, object]:
     """What is written in the payload column: the kind lives in its own column."""
     return payload.model_dump(mode="json", exclude={"kind"}, exclude_defaults=True)

@@ -1,9 +1,10 @@
-"""Notes waiting in the outbox in their typed shape: placeholders under "values"
+"""Items waiting in the outbox in their typed shape
 
 Outbox payloads are typed per kind since this revision (bot/services/outbox.py). A note's
 placeholder values used to sit beside its key, with the source message's ids; the ids are in the
-item's own columns, and the values move under "values". Only items not yet delivered hold a
-payload, so only those are rewritten.
+item's own columns, and the values move under "values". A marked correction (a text or a copy)
+also carried the ids of the copy it corrects, which its payload type has no place for (it replies
+to that copy). Only items not yet delivered hold a payload, so only those are rewritten.
 
 Revision ID: 0006
 Revises: 0005
@@ -33,11 +34,11 @@ outbox = sa.table(
 )
 
 
-def _rewrite(convert: Any) -> None:
+def _rewrite(convert: Any, kinds: tuple[str, ...] = ("notice",)) -> None:
     connection = op.get_bind()
     rows = connection.execute(
         sa.select(outbox.c.id, outbox.c.payload).where(
-            outbox.c.kind == "notice", outbox.c.status.in_(("pending", "held"))
+            outbox.c.kind.in_(kinds), outbox.c.status.in_(("pending", "held"))
         )
     ).all()
     for item_id, payload in rows:
@@ -64,8 +65,13 @@ def _flat(payload: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _without_copy_ids(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k not in ("copy_chat_id", "copy_message_id")}
+
+
 def upgrade() -> None:
     _rewrite(_typed)
+    _rewrite(_without_copy_ids, kinds=("text", "copy"))
 
 
 def downgrade() -> None:
