@@ -36,7 +36,10 @@ logger = logging.getLogger(__name__)
 
 # The advisory lock's key: any 64-bit number unique to Homeward within its database.
 ADVISORY_KEY = 0x486F6D6577617264  # "Homeward"
-RETRY_SECONDS = 2.0  # a follower tries this often; the issue's bound for a takeover is 10 s
+RETRY_SECONDS = 2.0  # a follower tries this often, a leader checks its lock this often
+# A new leader waits this many rounds before sending, so that a leader that lost its lock has
+# stopped: a takeover takes about (1 + FENCE_ROUNDS) * RETRY_SECONDS, under the 10 s bound.
+FENCE_ROUNDS = 1.5
 
 
 class AnotherProcessRuns(Exception):
@@ -108,14 +111,29 @@ class Leadership:
                     self.leading = False
                     await on_lose()
                     await self._drop_connection()
-            elif await self._try_to_lead():
+            elif await self._try_to_lead() and await self._fenced():
                 logger.info("this process leads: it sends and does scheduled work")
                 self.leading = True
                 await on_lead()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.retry_seconds)
 
-    async def stop(self) -> None:
+    async def _fenced(self) -> bool:
+        """Just got the lock: wait until a leader that lost it (its connection cut, the process
+        still alive) has noticed, which it does within `retry_seconds`, and stopped launching.
+        False if the stop came meanwhile; the lock is then let go."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), self.retry_seconds * FENCE_ROUNDS)
+        if self._stop.is_set():
+            await self._drop_connection()
+            return False
+        return True
+
+    def stop_trying(self) -> None:
+        """No more tries to lead; `release()` lets go of the lock once the work has stopped."""
+        self._stop.set()
+
+    async def release(self) -> None:
         self._stop.set()
         await self._drop_connection()
         self.leading = False
@@ -182,7 +200,9 @@ class LeaderWork:
         )
 
     async def shutdown(self) -> None:
-        await self._stop()
-        await self.leadership.stop()
+        # No new lead from here; the work stops; only then is the lock let go.
+        self.leadership.stop_trying()
         if self._task is not None:
             await self._task
+        await self._stop()
+        await self.leadership.release()

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from bot.app import ALLOWED_UPDATES, App, create_app
 from bot.config import Settings
+from bot.failures import log_failure
 from bot.intake.polling import Backoff, Poller
 from bot.intake.webhook import WebhookIntake
 
@@ -30,7 +32,19 @@ def _stop_on_signals() -> asyncio.Event:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.set_exception_handler(_loop_failure)
     return stop
+
+
+def _loop_failure(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio's own report of a failure nobody took ("Task exception was never retrieved")
+    quotes the exception's message: only its type and place are logged."""
+    error = context.get("exception")
+    if isinstance(error, BaseException):
+        log_failure(logger, "background task", error)
+    else:
+        # asyncio's own words (an unclosed session, a pending task destroyed): no exception text.
+        logger.warning("event loop: %s", context.get("message", "?"))
 
 
 async def _wait(seconds: float, stop: asyncio.Event) -> None:

@@ -50,6 +50,7 @@ ALBUM_WAIT_SECONDS = 1.0  # an album's parts arrive as separate updates within a
 NO_INBOX_RETRY = timedelta(minutes=5)
 HEADS_PER_QUERY = 500
 LANES_FRESH_SECONDS = 1.0  # lanes found by one query are launched for at most this long
+STOP_GRACE_SECONDS = 5.0  # a stop waits this long for deliveries in flight
 
 
 def _waits_for_album(kind: OutboxKind, payload: dict[str, Any], age: float) -> bool:
@@ -126,12 +127,17 @@ class Sender:
         self._loop_task = asyncio.create_task(self._run(), name="homeward-sender")
 
     async def stop(self) -> None:
+        """Launch nothing more; let deliveries in flight finish for a while, then cancel them
+        (an item Telegram took but the outbox did not record is sent once more later)."""
         self._stopping = True
         self.wake()
         if self._loop_task is not None:
             await self._loop_task
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            _, unfinished = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_SECONDS)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
 
     async def has_work_now(self) -> bool:
         """Whether a delivery is in flight or an item could go now. Tests wait for this to be
@@ -157,7 +163,13 @@ class Sender:
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        """Every spawned task's failure is taken here, so asyncio never logs it with its text."""
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log_failure(logger, f"sender task {task.get_name()}", error)
 
     # ---- scheduling --------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -173,6 +185,8 @@ class Sender:
 
     async def _round(self) -> float:
         """Start what may go now; return how long until something else may."""
+        if self._stopping:
+            return 0.0
         if len(self._busy) >= self.max_in_flight:
             return 1.0  # every slot is taken; a finishing delivery wakes the sender
         now = utcnow()
@@ -266,7 +280,7 @@ class Sender:
             pause = min(pause, next_try)
         for chat_id, firsts in list(self._lanes.items()):
             free = self.max_in_flight - len(self._busy)
-            if free <= 0:
+            if free <= 0 or self._stopping:
                 break  # a finishing delivery wakes the sender
             room = min(self.limits.room(chat_id), free)
             if chat_id in self.outages:
