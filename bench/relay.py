@@ -281,6 +281,9 @@ async def homeward(
     stop = asyncio.Event()
     task = asyncio.create_task(serve_polling(app, stop, polling_timeout=1))
     await asyncio.sleep(0.3)
+    # On PostgreSQL the sender starts once this process leads (a few seconds after start).
+    while not app.leadership.leading:  # noqa: ASYNC110 - a flag set by another task
+        await asyncio.sleep(0.1)
     try:
         result = await burst(api, users, per_user, "copyMessage", rate)
         result["combined_saved"] = app.sender.combined_saved
