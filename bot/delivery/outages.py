@@ -26,7 +26,7 @@ from bot.delivery.refusals import GroupRefusal
 from bot.delivery.texts.managers import group_refused_text
 from bot.failures import log_failure
 from bot.languages import SHIPPED_LANGUAGES
-from bot.services.clock import as_utc, utcnow
+from bot.services.clock import utcnow
 from storage.models import (
     Case,
     Destination,
@@ -131,8 +131,10 @@ class GroupOutages:
                 "staff group %s still refuses the bot; next try in %.1f s", chat_id, outage.delay
             )
         # Otherwise a try that left before the group was found refusing: the wait stands.
-        item.not_before = max(as_utc(item.not_before), outage.until_at)
-        # Every waiting item of the group: one case's lane keeps its order, and none overtakes.
+        # Every waiting item of the group, this one included: one case's lane keeps its order,
+        # and none overtakes. One statement, and no row of it locked before (no other write
+        # first): deliveries refused at the same moment then wait for each other instead of
+        # deadlocking on PostgreSQL.
         await session.execute(
             update(OutboxItem)
             .where(

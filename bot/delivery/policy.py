@@ -139,12 +139,17 @@ class DeliveryPolicy:
             return True
         return False
 
-    async def back_off(self, item_id: int) -> None:
-        """After an unexpected failure: try again later, and give up after a number of tries."""
+    async def back_off(self, item_id: int, *, counted: bool = True) -> None:
+        """After an unexpected failure: try again later, and give up after a number of tries
+        (`counted` false: a transient database failure, tried again soon and not counted)."""
         try:
             async with self.sessionmaker() as session:
                 item = await session.get(OutboxItem, item_id)
                 if item is None or item.status is not OutboxStatus.PENDING:
+                    return
+                if not counted:
+                    item.not_before = utcnow() + timedelta(seconds=1)
+                    await session.commit()
                     return
                 item.attempts += 1
                 if item.attempts >= MAX_ATTEMPTS:

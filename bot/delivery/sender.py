@@ -37,7 +37,7 @@ from bot.delivery.outages import GroupOutages
 from bot.delivery.policy import MAX_BACKOFF_SECONDS, DeliveryPolicy
 from bot.delivery.renderers import Renderers
 from bot.delivery.topics import Topics
-from bot.failures import log_failure
+from bot.failures import is_transient, log_failure
 from bot.services.clock import as_utc, utcnow
 from bot.services.outbox import CopyPayload, MalformedOutboxItem, parse_payload
 from storage.models import Case, Office, OutboxItem, OutboxKind, OutboxStatus
@@ -353,7 +353,8 @@ class Sender:
                 await self.delivery.deliver(session, item_id, chat_id)
         except Exception as error:  # noqa: BLE001 - one broken item must not stop the others
             log_failure(logger, f"delivery of outbox item {item_id}", error)
-            await self.delivery.policy.back_off(item_id)
+            # The database failing for now (a deadlock, a lock) is no fault of the item's.
+            await self.delivery.policy.back_off(item_id, counted=not is_transient(error))
         finally:
             self._busy.discard(lane)
             self.wake()
