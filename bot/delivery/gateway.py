@@ -10,12 +10,13 @@ from typing import TypeVar
 
 from aiogram import Bot
 from aiogram.methods import TelegramMethod
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.delivery.limits import Limits
 from bot.failures import log_failure
 from bot.services.clock import as_utc, utcnow
+from bot.services.outbox import item_chat
 from storage.models import Case, Office, OutboxItem, OutboxStatus
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class Gateway:
         time stands for one send (parts of a split text count once: an estimate)."""
         window = self.limits.group_window_seconds
         now = utcnow()
-        chat = func.coalesce(OutboxItem.chat_id, Case.inbox_chat_id, Office.staff_group_chat_id)
+        chat = item_chat()
         try:
             async with sessionmaker() as session:
                 rows = (

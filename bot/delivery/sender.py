@@ -39,7 +39,7 @@ from bot.delivery.renderers import Renderers
 from bot.delivery.topics import Topics
 from bot.failures import is_transient, log_failure
 from bot.services.clock import as_utc, utcnow
-from bot.services.outbox import CopyPayload, MalformedOutboxItem, parse_payload
+from bot.services.outbox import CopyPayload, MalformedOutboxItem, item_chat, parse_payload
 from storage.models import Case, Office, OutboxItem, OutboxKind, OutboxStatus
 
 logger = logging.getLogger(__name__)
@@ -210,9 +210,7 @@ class Sender:
         list is more than LANES_FRESH_SECONDS old. Before a launch, `_launch` checks that the
         item is still waiting, due, and the oldest of its lane.
         """
-        destination = func.coalesce(
-            OutboxItem.chat_id, Case.inbox_chat_id, Office.staff_group_chat_id
-        )
+        destination = item_chat()
         # Lanes: a case in a group (or still without one), a private chat as a whole.
         lane_case = sql_case(
             (or_(destination.is_(None), destination < 0), OutboxItem.case_id), else_=None
@@ -253,7 +251,8 @@ class Sender:
                 if item_id not in due:
                     continue
                 if chat_id is None:
-                    no_inbox.append(case_id)  # the office has no inbox group yet
+                    if case_id is not None:
+                        no_inbox.append(case_id)  # the office has no inbox group yet
                     continue
                 lane = (chat_id, case_id if chat_id < 0 else None)
                 if lane not in self._busy:

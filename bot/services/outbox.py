@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.clock import utcnow
@@ -24,6 +24,7 @@ from storage.models import (
     Case,
     Destination,
     Direction,
+    Office,
     OfficeInbox,
     OutboxItem,
     OutboxKind,
@@ -199,6 +200,12 @@ class Queued:
 
     item: OutboxItem
     again: bool = False
+
+
+def item_chat() -> ColumnElement[int | None]:
+    """SQL for the chat an item goes to: its own (a private chat), else its case's staff group,
+    else its office's. Used with the item joined to its case and office (outer joins)."""
+    return func.coalesce(OutboxItem.chat_id, Case.inbox_chat_id, Office.staff_group_chat_id)
 
 
 async def place_in_inbox(session: AsyncSession, case: Case) -> None:
