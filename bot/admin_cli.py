@@ -14,7 +14,7 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import ConfigError, Settings
-from bot.services import budget, cases, invites, offices, people, saved_replies
+from bot.services import budget, cases, invites, ledger, offices, people, saved_replies
 from bot.services.errors import RuleViolation
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
@@ -161,7 +161,7 @@ async def _budget_list(session: AsyncSession, a: argparse.Namespace, _: Settings
 
 async def _payout_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
     case = await cases.get_case(session, a.case)
-    await budget.record_payout(session, case, a.category, a.amount, a.paid_on or date.today())
+    await ledger.record_payout(session, case, a.category, a.amount, a.paid_on or date.today())
     return [f"payout recorded for {case.code}"]
 
 

@@ -290,6 +290,8 @@ class OutboxKind(enum.StrEnum):
     PIN = "pin"  # the case card pinned
     CLOSE_TOPIC = "close_topic"
     EDIT_FOLLOWS = "edit_follows"  # an edit waiting behind its not yet delivered original
+    RECEIPT_CARD = "receipt_card"  # a receipt's card in the topic: sent with its files, or edited
+    NEWS = "news"  # a message to a person about their own case, in their language
 
 
 class Destination(enum.StrEnum):
@@ -411,6 +413,43 @@ __all__ = [
 ]
 
 
+# ---- money: receipts, payouts and the ledger (bot/services/money/) -------------------------
+
+
+class ReceiptStatus(enum.StrEnum):
+    SUBMITTED = "submitted"
+    UNDER_REVIEW = "under_review"
+    NEEDS_INFO = "needs_info"
+    APPROVED = "approved"
+    PAID = "paid"
+    REJECTED = "rejected"
+
+
+class PayoutStatus(enum.StrEnum):
+    DUE = "due"  # an instalment the programme plans (a monthly allowance)
+    APPROVED = "approved"  # decided, not yet paid
+    PAID = "paid"
+
+
+class PaymentMethod(enum.StrEnum):
+    BANK = "bank"
+    MOBILE_MONEY = "mobile_money"
+    CASH = "cash"
+    SUPPLIER = "supplier"  # paid straight to the seller
+
+
+class LedgerKind(enum.StrEnum):
+    ADJUSTMENT = "adjustment"  # the case's amount in a category raised or lowered
+    DEDUCTION = "deduction"  # e.g. a partner's administration fee
+    REALLOCATION = "reallocation"  # moved from `from_category` into `category`
+
+
+class LineStatus(enum.StrEnum):
+    REQUESTED = "requested"  # a returnee's reallocation waiting for staff
+    DONE = "done"
+    REFUSED = "refused"
+
+
 class BudgetCategory(Base):
     """One category of a programme's reintegration budget and the most it pays."""
 
@@ -426,6 +465,12 @@ class BudgetCategory(Base):
     # A monthly allowance pays `maximum` each month for this many months.
     months: Mapped[int | None] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The most staff may raise one case's amount in this category to (None: the maximum).
+    ceiling: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # Money may be moved into or out of this category at the returnee's request.
+    reallocatable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The figure is an example: the programme's documents do not give it.
+    example: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Payout(Base):
@@ -437,5 +482,91 @@ class Payout(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     category: Mapped[str] = mapped_column(String(32))
     amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    paid_on: Mapped[date] = mapped_column(Date)
+    paid_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    status: Mapped[PayoutStatus] = mapped_column(
+        _string_enum(PayoutStatus, 16), default=PayoutStatus.PAID, server_default="paid"
+    )
+    method: Mapped[PaymentMethod | None] = mapped_column(_string_enum(PaymentMethod, 16))
+    receipt_id: Mapped[int | None] = mapped_column(Integer)
+    # An exchange rate: programme currency per unit of the receipt's currency.
+    rate: Mapped[Decimal | None] = mapped_column(Numeric(18, 8))
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paid_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    # A planned instalment: its number and due day; the returnee says whether it arrived.
+    instalment: Mapped[int | None] = mapped_column(Integer)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    received: Mapped[bool | None] = mapped_column(Boolean)
+    overdue_told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Receipt(Base):
+    """A receipt a returnee sent for a budget category. Its files stay in the returnee's
+    private chat and are copied into the case's topic by message id."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (UniqueConstraint("case_id", "number", name="uq_receipt_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # shown as R-<case>-<number>
+    category: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[ReceiptStatus] = mapped_column(
+        _string_enum(ReceiptStatus, 16), default=ReceiptStatus.SUBMITTED
+    )
+    # Grows with every change: a button pressed on an older card changes nothing.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    submitted_on: Mapped[date] = mapped_column(Date)  # the office's day, for duplicates
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)  # the number of an earlier one
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejection_reason: Mapped[str | None] = mapped_column(String(32))
+    rejection_note: Mapped[str | None] = mapped_column(Text)
+    question: Mapped[str | None] = mapped_column(Text)
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"))
+    card_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    card_message_id: Mapped[int | None] = mapped_column(Integer)
+    # A bot message in the topic that staff answer by replying (a question, a reason, a rate).
+    prompt_message_id: Mapped[int | None] = mapped_column(Integer)
+    prompt: Mapped[str | None] = mapped_column(String(32))
+
+    files: Mapped[list[ReceiptFile]] = relationship(
+        cascade="all, delete-orphan", order_by="ReceiptFile.id", lazy="selectin"
+    )
+
+
+class ReceiptFile(Base):
+    __tablename__ = "receipt_files"
+    __table_args__ = (Index("ix_receipt_files_unique", "file_unique_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt_id: Mapped[int] = mapped_column(ForeignKey("receipts.id", ondelete="CASCADE"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    file_unique_id: Mapped[str] = mapped_column(String(128))
+    chat_id: Mapped[int] = mapped_column(BigInteger)  # the returnee's private chat
+    message_id: Mapped[int] = mapped_column(Integer)
+
+
+class LedgerLine(Base):
+    """A change to a case's budget that is not a payout: who, why, how much."""
+
+    __tablename__ = "ledger_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[LedgerKind] = mapped_column(_string_enum(LedgerKind, 16))
+    category: Mapped[str] = mapped_column(String(32))
+    from_category: Mapped[str | None] = mapped_column(String(32))
+    # An adjustment may be negative; a deduction or reallocation is positive.
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[LineStatus] = mapped_column(
+        _string_enum(LineStatus, 16), default=LineStatus.DONE
+    )
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.delivery.texts import notice_text
 from bot.languages import SHIPPED_LANGUAGES
-from bot.services import budget, cases, offices, people
+from bot.services import budget, cases, ledger, offices, people
 from bot.services.consent import withdraw_consent
 from storage.models import KnowledgeMode, PaidAs, Person
 from tests.test_inbox import GROUP, first_topic, inbox, relayed, staff_ana
@@ -48,7 +48,7 @@ async def programme(inbox):
             )
         case = await cases.get_case(session, "RO-0007")
         case.programme = "dk"
-        await budget.record_payout(session, case, "housing", "300", date(2026, 10, 20))
+        await ledger.record_payout(session, case, "housing", "300", date(2026, 10, 20))
         await session.commit()
     return inbox
 

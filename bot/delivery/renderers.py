@@ -23,14 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.delivery.gateway import Gateway
 from bot.delivery.split import CAPTION_LIMIT, TEXT_LIMIT, Part, split, split_head, utf16_length
 from bot.delivery.texts import copyable, notice_text, office_locale, with_mentions
+from bot.delivery.texts.money import news_keyboard, news_text, receipt_card, receipt_keyboard
 from bot.delivery.topics import Topics
+from bot.services import ledger
 from bot.services.messages import Entity
 from bot.services.outbox import (
     CopyPayload,
     EditFollowsPayload,
     EditTextPayload,
+    NewsPayload,
     NoticePayload,
     Payload,
+    ReceiptCardPayload,
     TextPayload,
     TopicWorkPayload,
     neighbour_payload,
@@ -43,6 +47,7 @@ from storage.models import (
     OutboxItem,
     OutboxKind,
     OutboxStatus,
+    Receipt,
 )
 
 
@@ -113,6 +118,10 @@ class Renderers:
                 return await self._text(session, item, payload, where)
             case CopyPayload():
                 return await self._copy(session, item, payload, case, where)
+            case ReceiptCardPayload():
+                return await self._receipt_card(session, item, payload, case, where)
+            case NewsPayload():
+                return await self._news(item, payload, where)
             case EditFollowsPayload():
                 raise AssertionError("an edit that follows is resolved before it is sent")
             case _:
@@ -180,6 +189,72 @@ class Renderers:
                 text=text,
                 entities=_entities(mentions),
                 reply_parameters=_reply(payload.reply_to),
+            ),
+        )
+        return [Sent(item, None, 0)]
+
+    async def _receipt_card(
+        self,
+        session: AsyncSession,
+        item: OutboxItem,
+        payload: ReceiptCardPayload,
+        case: Case | None,
+        where: Where,
+    ) -> list[Sent]:
+        """The card as the receipt is now: the first time after its files, copied (never
+        forwarded: the returnee's name stays out of the group), then edited in place."""
+        receipt = await session.get(Receipt, payload.receipt_id)
+        if receipt is None or case is None:
+            return [Sent(item, None, 0)]  # erased meanwhile: nothing to show
+        locale = office_locale(case.office, self.i18n)
+        balances = (await ledger.statement(session, case)).balances
+        balance = next((b for b in balances if b.category == receipt.category), None)
+        text = receipt_card(self.i18n, locale, case, receipt, balance)
+        markup = receipt_keyboard(self.i18n, locale, receipt, receipt.payout_id)
+        if receipt.card_message_id is not None and receipt.card_chat_id is not None:
+            await self.gateway.call(
+                where.chat_id,
+                EditMessageText(
+                    chat_id=receipt.card_chat_id,
+                    message_id=receipt.card_message_id,
+                    text=text,
+                    reply_markup=markup,
+                ),
+            )
+            return [Sent(item, None, 0)]
+        files = list(payload.files_sent)
+        if not files and receipt.files:
+            copies = await self.gateway.call(
+                where.chat_id,
+                CopyMessages(
+                    **where.common(),
+                    from_chat_id=receipt.files[0].chat_id,
+                    message_ids=sorted(f.message_id for f in receipt.files),
+                ),
+            )
+            files = [copy.message_id for copy in copies]
+            rewrite(item, payload.model_copy(update={"files_sent": files}))
+            await session.commit()  # a retry of the card does not copy the files again
+        card = await self.gateway.call(
+            where.chat_id,
+            SendMessage(
+                **where.common(),
+                text=text,
+                reply_markup=markup,
+                reply_parameters=_reply(files[0] if files else None),
+            ),
+        )
+        receipt.card_chat_id, receipt.card_message_id = where.chat_id, card.message_id
+        return [Sent(item, None, card.message_id)]
+
+    async def _news(self, item: OutboxItem, payload: NewsPayload, where: Where) -> list[Sent]:
+        await self.gateway.call(
+            where.chat_id,
+            SendMessage(
+                chat_id=where.chat_id,
+                text=news_text(self.i18n, payload),
+                reply_markup=news_keyboard(self.i18n, payload),
+                protect_content=True,  # about the returnee's money: not to be forwarded
             ),
         )
         return [Sent(item, None, 0)]

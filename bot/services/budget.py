@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import audit
 from bot.services.errors import RuleViolation
-from storage.models import BudgetCategory, Case, PaidAs, Payout
+from storage.models import BudgetCategory, PaidAs
 
 # The categories the documents name; their labels are translated in bot/knowledge/facts.py.
 CATEGORIES = (
@@ -113,37 +112,3 @@ async def set_category(
     row.paid_as, row.months = paid_as, months
     audit.record(session, "budget.category_set")
     return row
-
-
-async def record_payout(
-    session: AsyncSession, case: Case, category: str, value: str, paid_on: date
-) -> Payout:
-    """A payout from one of the case's budget categories; never more than is left in it."""
-    known = {c.category: c for c in await categories(session, case.programme)}
-    if category not in known:
-        raise RuleViolation(f"the case's programme has no category {category!r}")
-    paid = amount(value)
-    left = next(r for r in await remaining(session, case) if r.category == category).left
-    if paid > left:
-        raise RuleViolation(f"only {left} {known[category].currency} is left in {category}")
-    payout = Payout(case_id=case.id, category=category, amount=paid, paid_on=paid_on)
-    session.add(payout)
-    audit.record(session, "budget.payout_recorded", case_id=case.id)
-    return payout
-
-
-async def remaining(session: AsyncSession, case: Case) -> list[Remaining]:
-    """What is left in each of the case's budget categories."""
-    paid = dict(
-        (
-            await session.execute(
-                select(Payout.category, func.sum(Payout.amount))
-                .where(Payout.case_id == case.id)
-                .group_by(Payout.category)
-            )
-        ).all()
-    )
-    return [
-        Remaining(c.category, total_of(c), Decimal(paid.get(c.category) or 0), c.currency)
-        for c in await categories(session, case.programme)
-    ]

@@ -72,6 +72,14 @@ def _with_details() -> tuple[_AbstractLoad, ...]:
     )
 
 
+async def case_by_id(session: AsyncSession, case_id: int) -> Case:
+    """A case with its office, counsellors, consents and returnee loaded."""
+    case = await session.get(Case, case_id, options=_with_details())
+    if case is None:
+        raise NotFound("the case does not exist")
+    return case
+
+
 async def get_case(session: AsyncSession, code: str) -> Case:
     case = await session.scalar(
         select(Case).where(Case.code == code.strip().upper()).options(*_with_details())

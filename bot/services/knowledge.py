@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
 from bot.knowledge.facts import Facts, Gettext, collect
 from bot.languages import laid_out_for
-from bot.services import audit, budget, relay
+from bot.services import audit, budget, ledger, relay
 from bot.services.cases import returnee_language
 from bot.services.outbox import Mention
 from storage.models import Case, KnowledgeMode, Office, Person, Role
@@ -66,13 +66,13 @@ async def facts_for(
     return collect(
         office=office,
         categories=await budget.categories(session, case.programme if case else None),
-        remaining=await budget.remaining(session, case) if case and for_returnee else None,
+        remaining=await ledger.remaining(session, case) if case and for_returnee else None,
         locale=locale,
         gettext=gettext,
     )
 
 
-async def _alerted_staff(session: AsyncSession, case: Case) -> list[Mention]:
+async def alerted_staff(session: AsyncSession, case: Case) -> list[Mention]:
     """Who the urgent alert names: the assigned staff member, or else all the office's staff."""
     office_staff = list(
         await session.scalars(
@@ -96,7 +96,7 @@ async def alert_danger(
     """An urgent alert in the case's topic; the returnee is to get the safety answer at once.
 
     For an `edit` (that version of the message), once however often Telegram delivers it."""
-    mentions = await _alerted_staff(session, case)
+    mentions = await alerted_staff(session, case)
     if edit is None:
         await relay.notice(session, case, "danger", mentions=mentions)
     elif (

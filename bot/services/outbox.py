@@ -119,6 +119,46 @@ class EditFollowsPayload(_Payload):
     plain: bool = False  # the original is a copy by id, which shows the message as it is then
 
 
+class ReceiptCardPayload(_Payload):
+    """A receipt's card in the case's topic, drawn as the receipt is when it is sent: the first
+    time with the receipt's files (copied), then edited in place."""
+
+    kind: Literal[OutboxKind.RECEIPT_CARD] = OutboxKind.RECEIPT_CARD
+    receipt_id: int
+    files_sent: list[int] = Field(default_factory=list)  # copies Telegram has already
+
+
+class Money(_Payload):
+    """An amount, formatted in the reader's locale when the message is sent."""
+
+    amount: str  # a Decimal, as text: never a float
+    currency: str
+
+
+class NewsButton(_Payload):
+    """A button under a news message: what pressing it answers, and about which row."""
+
+    action: Literal["received", "not_received", "answer"]
+    target: int  # a payout's id (received, not received) or a receipt's id (answer)
+
+
+class NewsPayload(_Payload):
+    """A message to a returnee about their own case (their money, their receipts), written
+    from a translated template in their language when it is sent, and protected from
+    forwarding. Words typed by staff (a question, a reason) travel in `note` as they are."""
+
+    kind: Literal[OutboxKind.NEWS] = OutboxKind.NEWS
+    news: str  # a key of bot/delivery/texts/money.py NEWS
+    language: str
+    receipt: str | None = None  # R-<case>-<n>
+    category: str | None = None
+    amount: Money | None = None
+    left: Money | None = None
+    reason: str | None = None  # a key of REJECTION_REASONS, or a payment method
+    note: str | None = None
+    buttons: list[NewsButton] = Field(default_factory=list)
+
+
 Payload = (
     CopyPayload
     | TextPayload
@@ -126,6 +166,8 @@ Payload = (
     | NoticePayload
     | TopicWorkPayload
     | EditFollowsPayload
+    | ReceiptCardPayload
+    | NewsPayload
 )
 
 PAYLOADS: dict[OutboxKind, type[Payload]] = {
@@ -137,6 +179,8 @@ PAYLOADS: dict[OutboxKind, type[Payload]] = {
     OutboxKind.PIN: TopicWorkPayload,
     OutboxKind.CLOSE_TOPIC: TopicWorkPayload,
     OutboxKind.EDIT_FOLLOWS: EditFollowsPayload,
+    OutboxKind.RECEIPT_CARD: ReceiptCardPayload,
+    OutboxKind.NEWS: NewsPayload,
 }
 
 

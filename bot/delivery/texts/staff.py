@@ -52,6 +52,18 @@ NOTICES = {
         "⚠️ The returnee has blocked the bot. Your messages are kept and will be delivered if "
         "they write again."
     ),
+    "receipt_answered": N_("💬 The returnee answers about {receipt}:\n\n{answer}"),
+    "money_not_received": N_(
+        "🚨 The returnee says the payout of {amount} ({category}) did not reach them. "
+        "Please look into it now."
+    ),
+    "payout_overdue": N_(
+        "⏰ Overdue: {amount} was approved more than {days} days ago and is not marked paid. "
+        "Press Paid on the card, or write /paid, once it is paid."
+    ),
+    "reallocation_requested": N_(
+        "🔁 The returnee asks to move {amount} from {from_category} to {category}."
+    ),
     "message_refused": N_(
         "⚠️ Telegram refused this message, so it was not delivered; please send it again in "
         "another way."

@@ -1,0 +1,50 @@
+"""Callback data of the money buttons: typed, and only ids. What an id points to is looked up
+and checked against who pressed (bot/services/receipts.py), so a forged or replayed button
+changes nothing it may not."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiogram.filters.callback_data import CallbackData
+
+ReceiptAction = Literal[
+    "approve",  # show the ways of paying
+    "method",  # a way of paying chosen (value): full amount, another amount, or a rate
+    "full",  # approve the full amount, paid by `value`
+    "amount",  # ask staff for another amount, paid by `value`
+    "reject",  # show the reasons
+    "reason",  # reject with reason `value`
+    "other",  # ask staff for their own reason
+    "ask",  # ask staff for a question to the returnee
+    "back",  # the receipt's own buttons again
+]
+
+
+class ReceiptPress(CallbackData, prefix="rc"):
+    """A staff member's press on a receipt's card; `version` makes an old card's buttons void."""
+
+    receipt: int
+    version: int
+    action: ReceiptAction
+    value: str = ""
+
+
+class PayoutPress(CallbackData, prefix="po"):
+    """Paid (staff, in the topic), received or not received (the returnee)."""
+
+    payout: int
+    action: Literal["paid", "received", "not_received"]
+
+
+class AnswerPress(CallbackData, prefix="ra"):
+    """The returnee will answer the office's question about a receipt."""
+
+    receipt: int
+
+
+class MovePress(CallbackData, prefix="mv"):
+    """Staff approve or refuse a returnee's request to move money between categories."""
+
+    line: int
+    approve: bool
