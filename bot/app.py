@@ -31,6 +31,7 @@ from bot.middlewares.reply_press import guard_reply_presses
 from bot.once import Once
 from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
 from bot.response_types import KeepResponseTypes
+from bot.scheduled import Sweeps
 from bot.services.invite_guard import InviteGuard
 from dialogs import dialogs_router
 from storage.db import create_engine, create_sessionmaker
@@ -51,6 +52,7 @@ class App:
     i18n: I18n
     sender: Sender
     leadership: Leadership
+    sweeps: Sweeps
     process_lock: SingleProcessLock | None = None
 
     async def prepare(self) -> None:
@@ -147,7 +149,17 @@ def create_app(settings: Settings) -> App:
     dispatcher["once"] = Once()
     # Every process handles updates; only the leader sends (Telegram's limits are per bot).
     leadership = Leadership(engine)
-    leader_work = LeaderWork(leadership, sender.start, sender.stop)
+    sweeps = Sweeps(sessionmaker, sender)
+
+    async def lead() -> None:
+        await sender.start()
+        await sweeps.start()
+
+    async def step_down() -> None:
+        await sweeps.stop()
+        await sender.stop()
+
+    leader_work = LeaderWork(leadership, lead, step_down)
     dispatcher.startup.register(leader_work.startup)
     dispatcher.shutdown.register(leader_work.shutdown)
 
@@ -163,6 +175,7 @@ def create_app(settings: Settings) -> App:
         dispatcher=dispatcher,
         sender=sender,
         leadership=leadership,
+        sweeps=sweeps,
         engine=engine,
         sessionmaker=sessionmaker,
         i18n=i18n,

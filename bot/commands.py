@@ -13,6 +13,7 @@ from storage.models import Person, Role
 RETURNEE_COMMANDS = (
     ("menu", N_("Open the menu")),
     ("questions", N_("Questions about the programme")),
+    ("receipt", N_("Send a receipt")),
     ("language", N_("Change the language")),
     ("privacy", N_("Who sees what I write")),
     ("help", N_("How Homeward works")),

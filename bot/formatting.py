@@ -22,6 +22,11 @@ def format_number(value: int | Decimal, locale: str) -> str:
     return format_decimal(value, locale=locale)
 
 
+def format_amount(value: Decimal, locale: str) -> str:
+    """A number with two decimals, grouped the reader's way: 1,234.50 or 1.234,50."""
+    return format_decimal(value, format="#,##0.00", locale=locale)
+
+
 def format_money(amount: Decimal, currency: str, locale: str) -> str:
     return format_currency(amount, currency, locale=locale)
 

@@ -16,8 +16,9 @@ from bot.services import knowledge as knowledge_service
 from bot.services.cases import case_of_returnee
 from bot.services.consent import current_consent
 from dialogs.home import show_home
+from dialogs.money import money_getter
 from dialogs.onboarding import CONSENT_TEXT, consent_getter, language_getter, record_decision
-from dialogs.states import Knowledge, MainMenu
+from dialogs.states import Knowledge, MainMenu, Reallocation, Receipts
 from dialogs.widgets import Tr, change_language, language_picker
 
 __all__ = ["main_menu_dialog"]
@@ -73,10 +74,6 @@ async def on_agree(callback: CallbackQuery, _: Button, manager: DialogManager) -
     await manager.switch_to(MainMenu.privacy)
 
 
-def _not_ready(label: Tr, widget_id: str) -> SwitchTo:
-    return SwitchTo(label, id=widget_id, state=MainMenu.not_ready)
-
-
 def main_menu_dialog() -> Dialog:
     return Dialog(
         Window(
@@ -84,8 +81,8 @@ def main_menu_dialog() -> Dialog:
             Column(
                 SwitchTo(Tr("Write to the office"), id="write", state=MainMenu.write),
                 Start(Tr("Questions"), id="questions", state=Knowledge.topics),
-                SwitchTo(Tr("My budget"), id="budget", state=MainMenu.budget),
-                _not_ready(Tr("Send a receipt"), "receipt"),
+                SwitchTo(Tr("My money"), id="budget", state=MainMenu.budget),
+                Start(Tr("Send a receipt"), id="receipt", state=Receipts.category),
                 SwitchTo(Tr("Language"), id="language", state=MainMenu.language),
                 SwitchTo(Tr("Privacy"), id="privacy", state=MainMenu.privacy),
             ),
@@ -135,9 +132,22 @@ def main_menu_dialog() -> Dialog:
             getter=consent_getter,
         ),
         Window(
-            Format("{answer}"),
+            Format("{statement}"),
+            Start(
+                Tr("Move money between categories"),
+                id="move",
+                state=Reallocation.source,
+                when="can_move",
+            ),
+            SwitchTo(Tr("How the money works"), id="how", state=MainMenu.money_rules),
             SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
             state=MainMenu.budget,
+            getter=money_getter,
+        ),
+        Window(
+            Format("{answer}"),
+            SwitchTo(Tr("Back"), id="back", state=MainMenu.budget),
+            state=MainMenu.money_rules,
             getter=budget_getter,
         ),
         Window(

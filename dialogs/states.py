@@ -15,6 +15,7 @@ class MainMenu(StatesGroup):
     write = State()
     not_ready = State()
     budget = State()
+    money_rules = State()
 
 
 class Knowledge(StatesGroup):
@@ -23,3 +24,27 @@ class Knowledge(StatesGroup):
     answer = State()
     asked = State()
     sheet = State()
+
+
+class Receipts(StatesGroup):
+    category = State()
+    files = State()
+    amount = State()
+    currency = State()
+    description = State()
+    confirm = State()
+    sent = State()
+    refused = State()
+
+
+class ReceiptAnswer(StatesGroup):
+    text = State()
+
+
+class Reallocation(StatesGroup):
+    source = State()
+    target = State()
+    amount = State()
+    confirm = State()
+    sent = State()
+    refused = State()

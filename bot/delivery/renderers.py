@@ -23,7 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.delivery.gateway import Gateway
 from bot.delivery.split import CAPTION_LIMIT, TEXT_LIMIT, Part, split, split_head, utf16_length
 from bot.delivery.texts import copyable, notice_text, office_locale, with_mentions
-from bot.delivery.texts.money import news_keyboard, news_text, receipt_card, receipt_keyboard
+from bot.delivery.texts.money import (
+    news_keyboard,
+    news_text,
+    notice_keyboard,
+    receipt_card,
+    receipt_keyboard,
+)
 from bot.delivery.topics import Topics
 from bot.services import ledger
 from bot.services.messages import Entity
@@ -189,6 +195,7 @@ class Renderers:
                 text=text,
                 entities=_entities(mentions),
                 reply_parameters=_reply(payload.reply_to),
+                reply_markup=notice_keyboard(self.i18n, locale, payload.buttons),
             ),
         )
         return [Sent(item, None, 0)]

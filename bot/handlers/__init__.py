@@ -7,8 +7,10 @@ from bot.handlers import (
     errors,
     location,
     returnee,
+    returnee_money,
     staff,
     staff_inbox,
+    staff_money,
     start,
     unknown,
 )
@@ -22,9 +24,12 @@ def build_router() -> Router:
         start.build_router(),
         returnee.build_router(),
         location.build_router(),
+        returnee_money.build_router(),
         counsellor.build_router(),
         staff.build_router(),
         unknown.build_router(),
     )
-    router.include_routers(errors.build_router(), private, staff_inbox.build_router())
+    router.include_routers(
+        errors.build_router(), private, staff_money.build_router(), staff_inbox.build_router()
+    )
     return router

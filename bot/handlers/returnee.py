@@ -16,6 +16,7 @@ from bot.delivery.sender import Sender
 from bot.delivery.texts import office_locale
 from bot.filters import HasRole
 from bot.formatting import opening_hours_text
+from bot.handlers.returnee_money import InWizardStep
 from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
 from bot.services import knowledge as knowledge_service
 from bot.services import relay
@@ -234,7 +235,8 @@ def build_router() -> Router:
     router.message.register(open_questions, Command("questions"))
     router.message.register(open_privacy, Command("privacy"))
     router.message.register(returnee_help, Command("help"))
-    router.message.register(returnee_wrote)
+    # At a wizard step that reads the next message, the dialog takes it (dialogs/receipt.py).
+    router.message.register(returnee_wrote, ~InWizardStep())
     router.edited_message.filter(F.chat.type == "private", HasRole(Role.RETURNEE))
     router.edited_message.register(returnee_edited)
     return router

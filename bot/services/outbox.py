@@ -92,6 +92,13 @@ class Mention(_Payload):
     name: str
 
 
+class NoticeButton(_Payload):
+    """A button under a note in the topic: staff decide a returnee's request with one press."""
+
+    action: Literal["move_yes", "move_no"]
+    target: int  # the requested ledger line
+
+
 class NoticePayload(_Payload):
     """A note from the bot, rendered in the reader's language when it is sent."""
 
@@ -101,6 +108,7 @@ class NoticePayload(_Payload):
     mentions: list[Mention] = Field(default_factory=list)
     entry: str | None = None  # a programme answer staff can send with one tap
     reply_to: int | None = None
+    buttons: list[NoticeButton] = Field(default_factory=list)
 
 
 class TopicWorkPayload(_Payload):

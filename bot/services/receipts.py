@@ -537,3 +537,47 @@ async def tell_overdue(session: AsyncSession, now: datetime | None = None) -> in
         )
         told += 1
     return told
+
+
+# ---- prompts: staff answer the bot by replying in the topic --------------------------------
+
+
+async def set_prompt(
+    session: AsyncSession,
+    receipt_id: int,
+    staff: Person,
+    prompt: str,
+    message_id: int,
+    version: int,
+) -> Receipt:
+    """Remember the bot's question to staff (a question for the returnee, a reason, an amount
+    or a rate): a reply to it in the topic is taken as the answer."""
+    _, receipt = await _decidable(session, receipt_id, staff, version)
+    receipt.prompt, receipt.prompt_message_id = prompt, message_id
+    return receipt
+
+
+async def prompted(session: AsyncSession, case: Case, message_id: int) -> Receipt | None:
+    """The open receipt of the case whose prompt this message is."""
+    return await session.scalar(
+        select(Receipt).where(
+            Receipt.case_id == case.id,
+            Receipt.prompt_message_id == message_id,
+            Receipt.status.in_(OPEN),
+        )
+    )
+
+
+async def unpaid_of(session: AsyncSession, case: Case) -> list[tuple[Payout, str | None]]:
+    """What staff may mark paid, with the receipt code where there is one."""
+    numbers = dict(
+        (
+            await session.execute(
+                select(Receipt.id, Receipt.number).where(Receipt.case_id == case.id)
+            )
+        ).all()
+    )
+    return [
+        (p, receipt_code(case, numbers[p.receipt_id]) if p.receipt_id in numbers else None)
+        for p in await ledger.unpaid(session, case)
+    ]

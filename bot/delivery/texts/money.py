@@ -12,8 +12,8 @@ from bot.formatting import format_date, format_money
 from bot.knowledge.facts import CATEGORY_LABELS
 from bot.marks import N_
 from bot.services.ledger import Balance, receipt_code
-from bot.services.outbox import Money, NewsButton, NewsPayload
-from bot.telegram.callbacks import AnswerPress, PayoutPress, ReceiptPress
+from bot.services.outbox import Money, NewsButton, NewsPayload, NoticeButton
+from bot.telegram.callbacks import AnswerPress, MovePress, PayoutPress, ReceiptPress
 from storage.models import Case, PaymentMethod, Receipt, ReceiptStatus
 
 RECEIPT_STATUS = {
@@ -57,7 +57,12 @@ NEWS = {
         "💸 {amount} from {category} has been paid ({method}). Left in {category}: {left}. "
         "Did you receive it?"
     ),
-    "received_thanks": N_("Thank you for telling us."),
+    "moved": N_(
+        "🔁 The office moved {amount} to {category}, as you asked. Open My money to see it."
+    ),
+    "move_refused": N_(
+        "The office did not move the money as you asked. Write to them here to talk about it."
+    ),
 }
 
 
@@ -112,6 +117,22 @@ def _news_button(i18n: I18n, locale: str, label: str, button: NewsButton) -> Inl
     else:
         data = PayoutPress(payout=button.target, action=button.action).pack()
     return InlineKeyboardButton(text=i18n.gettext(label, locale=locale), callback_data=data)
+
+
+def notice_keyboard(
+    i18n: I18n, locale: str, buttons: list[NoticeButton]
+) -> InlineKeyboardMarkup | None:
+    labels = {"move_yes": N_("✅ Allow the move"), "move_no": N_("❌ Refuse")}
+    row = [
+        _button(
+            i18n,
+            locale,
+            labels[b.action],
+            MovePress(line=b.target, approve=b.action == "move_yes").pack(),
+        )
+        for b in buttons
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=[row]) if row else None
 
 
 def receipt_card(

@@ -1,0 +1,70 @@
+"""The clock of scheduled work. The database says what is due and each sweep claims its rows
+atomically (bot/services/ledger.py `overdue`); APScheduler only wakes the sweep, on the leading
+process alone. Tests call `sweep(now=...)` with the time they want instead of waiting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.services import receipts
+from bot.services.clock import utcnow
+from bot.services.unit_of_work import Wakeable
+
+logger = logging.getLogger(__name__)
+SWEEP_SECONDS = 300
+
+
+class Sweeps:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        sender: Wakeable,
+        *,
+        every_seconds: float = SWEEP_SECONDS,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.sender = sender
+        self.every_seconds = every_seconds
+        self.clock = clock
+        self._scheduler: AsyncIOScheduler | None = None
+
+    async def start(self) -> None:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        # One sweep at a time; missed runs (a busy loop, a sleeping laptop) fold into one.
+        scheduler.add_job(
+            self._run,
+            "interval",
+            seconds=self.every_seconds,
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+
+    async def _run(self) -> None:
+        try:
+            await self.sweep()
+        except Exception:  # the next run tries again; the rows are still due
+            logger.exception("scheduled sweep failed")
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        """Everything due at `now`: payouts approved and unpaid for ten days, told once."""
+        async with self.sessionmaker() as session:
+            told = await receipts.tell_overdue(session, now or self.clock())
+            await session.commit()
+        if told:
+            self.sender.wake()
+            logger.info("overdue payouts told: %s", told)
+        return told
