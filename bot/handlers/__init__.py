@@ -22,9 +22,10 @@ def build_router() -> Router:
     private.message.filter(F.chat.type == "private")
     private.include_routers(
         start.build_router(),
+        # Before the returnee's catch-all, which passes every other message on.
+        returnee_money.build_router(),
         returnee.build_router(),
         location.build_router(),
-        returnee_money.build_router(),
         counsellor.build_router(),
         staff.build_router(),
         unknown.build_router(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.filters import Command, Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.utils.i18n import gettext as _
@@ -114,6 +114,6 @@ def build_router() -> Router:
     router.callback_query.register(answer_pressed, AnswerPress.filter())
     router.callback_query.register(
         received_pressed,
-        PayoutPress.filter(PayoutPress.action != "paid"),  # type: ignore[arg-type]
+        PayoutPress.filter(F.action != "paid"),
     )
     return router

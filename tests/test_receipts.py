@@ -1,0 +1,301 @@
+"""Receipts end to end (issue 10): a returnee sends one through the wizard, staff decide on its
+card in the topic, and the returnee follows every step, in their own language."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.delivery.texts.money import NEWS
+from bot.delivery.texts.staff import NOTICES
+from bot.formatting import format_money
+from bot.services import budget, invites, people
+from bot.services.cases import get_case
+from bot.services.clock import utcnow
+from bot.services.consent import give_consent
+from storage.models import AuditEvent, PaidAs, Payout, Receipt, ReceiptStatus
+from tests.conftest import RunningBot
+from tests.fakes.telegram_user import TelegramUser
+from tests.test_inbox import GROUP, eventually, relayed
+from tests.world import office_with_case
+
+PHOTO = {
+    "photo": [
+        {"file_id": "s1", "file_unique_id": "u-small", "width": 90, "height": 90},
+        {"file_id": "b1", "file_unique_id": "u-rent", "width": 1280, "height": 960,
+         "file_size": 200_000},
+    ]
+}
+_callbacks = itertools.count(9000)
+
+
+async def money_office(bot: RunningBot, language: str = "en") -> None:
+    """Office RO with staff Ana; case RO-0007 on programme dk; its returnee 501 reads `language`."""
+    async with bot.session() as session:
+        await office_with_case(session)
+        await people.add_staff(session, office_code="RO", telegram_user_id=111, name="Ana")
+        for category, maximum, paid_as, months in (
+            ("allowance", "150", PaidAs.CASH, 3),
+            ("housing", "900", PaidAs.IN_KIND, None),
+            ("business", "3,000", PaidAs.IN_KIND, None),
+        ):
+            await budget.set_category(
+                session,
+                programme="dk",
+                category=category,
+                maximum=maximum,
+                currency="USD",
+                paid_as=paid_as,
+                months=months,
+            )
+        case = await get_case(session, "RO-0007")
+        case.programme = "dk"
+        issued = await invites.invite_returnee(session, case_code="RO-0007", ttl_days=1)
+        joined = await invites.redeem(session, token=issued.token, telegram_user_id=501)
+        joined.person.language = language
+        give_consent(session, joined.case, joined.person, language=language)
+        await session.commit()
+
+
+def tr(bot: RunningBot, msgid: str, locale: str) -> str:
+    return bot.app.i18n.gettext(msgid, locale=locale)
+
+
+async def press_in_group(
+    bot: RunningBot, user: TelegramUser, message_id: int, label: str
+) -> None:
+    """A staff member taps a button on a message of the bot's in the staff group."""
+    message = bot.api.chats[GROUP].messages[message_id]
+    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+    data = next((b["callback_data"] for row in rows for b in row if b["text"] == label), None)
+    assert data is not None, f"no {label!r} on the message; it shows {rows}"
+    await press_data(bot, user, message, data)
+
+
+async def press_data(
+    bot: RunningBot, user: TelegramUser, message: dict[str, Any], data: str
+) -> None:
+    callback = {
+        "id": str(next(_callbacks)),
+        "from": user.as_user(),
+        "chat_instance": "ci-group",
+        "message": message,
+        "data": data,
+    }
+    await bot.api.handled(await bot.api.push_update("callback_query", callback))
+
+
+async def send_receipt(
+    bot: RunningBot, locale: str, *, amount: str = "250", description: str = "Rent for November"
+) -> Any:
+    """Maria goes through the wizard; returns the card's sendMessage call in the topic."""
+    maria = bot.user(501)
+    mark = len(bot.api.calls)
+    await maria.send("/receipt")
+    choice = tr(bot, "{category} (left: {left})", locale).format(
+        category=tr(bot, "Housing", locale), left=format_money(Decimal(900), "USD", locale)
+    )
+    await maria.press(choice)
+    await maria.send(content=PHOTO)
+    await maria.press(tr(bot, "Next", locale))
+    await maria.send(amount)
+    await maria.press("USD")
+    await maria.send(description)
+    await maria.press(tr(bot, "Send", locale))
+    return await relayed(bot.api, "sendMessage", GROUP, mark, reply_markup=_any_keyboard())
+
+
+class _any_keyboard:  # noqa: N801 - compares equal to any inline keyboard
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, dict) and "inline_keyboard" in other
+
+
+async def news_to(bot: RunningBot, mark: int) -> Any:
+    return await relayed(bot.api, "sendMessage", 501, mark, protect_content=True)
+
+
+@pytest.mark.parametrize("locale", ["en", "ar", "ro"])
+async def test_the_whole_receipt_path_in_the_returnee_language(running_bot, locale):
+    bot = running_bot
+    await money_office(bot, locale)
+    api, maria = bot.api, bot.user(501)
+    ana = bot.user(111, first_name="Ana", last_name="Ionescu", username="ana_iom")
+
+    card = await send_receipt(bot, locale)
+    # The photo was copied (never forwarded) into the topic, the card replies to it.
+    copies = api.calls_to("copyMessages", chat_id=GROUP)
+    assert copies and copies[0]["from_chat_id"] == 501
+    assert not api.calls_to("forwardMessage") and not api.calls_to("forwardMessages")
+    assert "R-RO-0007-1" in card["text"]
+    office = "ro"
+    buttons = [b["text"] for row in card["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons == [tr(bot, m, office) for m in ("✅ Approve", "❌ Reject", "❓ Ask")]
+    thanks = tr(
+        bot,
+        "Thank you. Your receipt {code} has reached the office. They check it and you get a "
+        "message here when it is approved, or if they have a question. Keep the paper receipt "
+        "until the money is paid.",
+        locale,
+    ).format(code="R-RO-0007-1")
+    assert maria.last_text() == thanks
+    card_id = card.result["message_id"]
+
+    # Ask: staff reply to the bot's prompt; the question reaches Maria with an Answer button.
+    mark = len(api.calls)
+    await press_in_group(bot, ana, card_id, tr(bot, "❓ Ask", office))
+    prompt = await relayed(api, "sendMessage", GROUP, mark, reply_markup={"force_reply": True})
+    await ana.send(
+        "Is this the rent for November?",
+        group=GROUP,
+        topic=card["message_thread_id"],
+        reply_to=prompt.result["message_id"],
+    )
+    question = await news_to(bot, mark)
+    assert "Is this the rent for November?" in question["text"]
+    assert question.get("reply_markup", {}).get("inline_keyboard")
+    await maria.press(tr(bot, "Answer", locale))
+    mark = len(api.calls)
+    await maria.send("Yes, the landlord's receipt")
+    answer = await relayed(api, "sendMessage", GROUP, mark, reply_parameters=_replying(card_id))
+    assert "Yes, the landlord's receipt" in answer["text"]
+    assert "R-RO-0007-1" in answer["text"]
+
+    # Approve the full amount, by bank: Maria learns how much and what is left, in her language.
+    mark = len(api.calls)
+    await press_in_group(bot, ana, card_id, tr(bot, "✅ Approve", office))
+    await press_in_group(bot, ana, card_id, tr(bot, "bank transfer", office))
+    full = tr(bot, "Full amount: {amount}", office).format(
+        amount=format_money(Decimal(250), "USD", office)
+    )
+    await press_in_group(bot, ana, card_id, full)
+    approved = await news_to(bot, mark)
+    expected = tr(bot, NEWS["approved"], locale).format(
+        receipt="R-RO-0007-1",
+        amount=format_money(Decimal(250), "USD", locale),
+        category=tr(bot, "Housing", locale),
+        method=tr(bot, "bank transfer", locale),
+        left=format_money(Decimal(650), "USD", locale),
+    )
+    assert approved["text"] == expected
+
+    # The card now offers Paid; pressing it tells Maria and asks whether the money arrived.
+    async def paid_button() -> bool:
+        rows = api.chats[GROUP].messages[card_id].get("reply_markup", {}).get("inline_keyboard")
+        return bool(rows) and rows[0][0]["text"] == tr(bot, "💸 Paid", office)
+
+    assert await eventually(paid_button)
+    mark = len(api.calls)
+    await press_in_group(bot, ana, card_id, tr(bot, "💸 Paid", office))
+    paid = await news_to(bot, mark)
+    assert format_money(Decimal(250), "USD", locale) in paid["text"]
+    mark = len(api.calls)
+    await maria.press(tr(bot, "⚠️ Not received", locale))
+    alert = await relayed(api, "sendMessage", GROUP, mark)
+    assert alert["text"].startswith("🚨")
+    assert [e["user"]["id"] for e in alert.get("entities", []) if "user" in e] == [111]
+
+    async with bot.session() as session:
+        receipt = await session.scalar(select(Receipt))
+        assert receipt.status is ReceiptStatus.PAID
+        actions = set(await session.scalars(select(AuditEvent.action)))
+    assert {"receipt.submitted", "receipt.asked", "receipt.approved", "money.payout_paid"} <= (
+        actions
+    )
+    assert not api.violations
+
+
+class _replying:  # noqa: N801 - compares equal to reply parameters naming this message
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, dict) and other.get("message_id") == self.message_id
+
+
+async def test_rejection_reasons_arrive_translated(running_bot):
+    bot = running_bot
+    await money_office(bot, "ro")
+    ana = bot.user(111, first_name="Ana")
+    card = await send_receipt(bot, "ro")
+    card_id = card.result["message_id"]
+    mark = len(bot.api.calls)
+    await press_in_group(bot, ana, card_id, tr(bot, "❌ Reject", "ro"))
+    await press_in_group(bot, ana, card_id, tr(bot, "the receipt cannot be read", "ro"))
+    rejected = await bot.api.wait_for(
+        lambda c: c.method == "sendMessage" and c.get("chat_id") == 501 and "❌" in c["text"],
+        after=mark,
+    )
+    assert rejected["text"] == tr(bot, NEWS["rejected"], "ro").format(
+        receipt="R-RO-0007-1",
+        category=tr(bot, "Housing", "ro"),
+        reason=tr(bot, "the receipt cannot be read", "ro"),
+    )
+    assert rejected["protect_content"] is True
+
+
+async def test_a_forged_approve_from_the_returnee_or_another_office_changes_nothing(running_bot):
+    bot = running_bot
+    await money_office(bot)
+    async with bot.session() as session:
+        from bot.services import offices
+
+        await offices.add_office(
+            session,
+            code="TH",
+            name="IOM Bangkok",
+            country="TH",
+            timezone="Asia/Bangkok",
+            languages=["th", "en"],
+            group_chat_id=-1009999,
+        )
+        await people.add_staff(session, office_code="TH", telegram_user_id=333, name="Somchai")
+        await session.commit()
+    card = await send_receipt(bot)
+    card_message = bot.api.chats[GROUP].messages[card.result["message_id"]]
+    rows = card_message["reply_markup"]["inline_keyboard"]
+    approve = rows[0][0]["callback_data"]
+    receipt_id, version = int(approve.split(":")[1]), int(approve.split(":")[2])
+    forged = f"rc:{receipt_id}:{version}:full:bank"
+    for intruder in (bot.user(501), bot.user(333, first_name="Somchai")):
+        await press_data(bot, intruder, card_message, forged)
+    # A stale version from a real staff member changes nothing either.
+    await press_data(bot, bot.user(111, first_name="Ana"), card_message,
+                     f"rc:{receipt_id}:{version + 5}:full:bank")
+    async with bot.session() as session:
+        receipt = await session.get(Receipt, receipt_id)
+        assert receipt.status is ReceiptStatus.SUBMITTED
+        assert await session.scalar(select(func.count()).select_from(Payout)) == 0
+    answers = bot.api.calls_to("answerCallbackQuery")
+    assert len(answers) >= 3 and all(a.get("show_alert") for a in answers[-3:])
+
+
+async def test_an_approved_payout_unpaid_for_ten_days_is_flagged_in_the_topic_once(running_bot):
+    bot = running_bot
+    await money_office(bot)
+    ana = bot.user(111, first_name="Ana")
+    card = await send_receipt(bot)
+    card_id = card.result["message_id"]
+    await press_in_group(bot, ana, card_id, tr(bot, "✅ Approve", "ro"))
+    await press_in_group(bot, ana, card_id, tr(bot, "cash", "ro"))
+    await press_in_group(
+        bot,
+        ana,
+        card_id,
+        tr(bot, "Full amount: {amount}", "ro").format(
+            amount=format_money(Decimal(250), "USD", "ro")
+        ),
+    )
+    later = utcnow() + timedelta(days=10, minutes=1)
+    assert await bot.app.sweeps.sweep(now=utcnow()) == 0  # not yet
+    mark = len(bot.api.calls)
+    assert await bot.app.sweeps.sweep(now=later) == 1
+    assert await bot.app.sweeps.sweep(now=later + timedelta(days=3)) == 0  # once
+    overdue = await relayed(bot.api, "sendMessage", GROUP, mark)
+    assert overdue["text"] == tr(bot, NOTICES["payout_overdue"], "ro").format(
+        amount="250.00 USD", days=10
+    )
