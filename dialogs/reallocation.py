@@ -14,12 +14,12 @@ from aiogram_dialog import Dialog, DialogManager, ShowMode, Window
 from aiogram_dialog.widgets.input import MessageInput
 from aiogram_dialog.widgets.kbd import Back, Button, Cancel, Column, Select
 from aiogram_dialog.widgets.text import Format
-from bot.services.amounts import NotAnAmount, parse_amount
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.formatting import format_amount, format_money
 from bot.knowledge.facts import CATEGORY_LABELS
 from bot.services import ledger, reallocations
+from bot.services.amounts import NotAnAmount, parse_amount
 from bot.services.cases import case_of_returnee
 from bot.services.errors import RuleViolation
 from bot.services.unit_of_work import UnitOfWork

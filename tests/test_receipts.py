@@ -27,8 +27,13 @@ from tests.world import office_with_case
 PHOTO = {
     "photo": [
         {"file_id": "s1", "file_unique_id": "u-small", "width": 90, "height": 90},
-        {"file_id": "b1", "file_unique_id": "u-rent", "width": 1280, "height": 960,
-         "file_size": 200_000},
+        {
+            "file_id": "b1",
+            "file_unique_id": "u-rent",
+            "width": 1280,
+            "height": 960,
+            "file_size": 200_000,
+        },
     ]
 }
 _callbacks = itertools.count(9000)
@@ -66,15 +71,23 @@ def tr(bot: RunningBot, msgid: str, locale: str) -> str:
     return bot.app.i18n.gettext(msgid, locale=locale)
 
 
-async def press_in_group(
-    bot: RunningBot, user: TelegramUser, message_id: int, label: str
-) -> None:
-    """A staff member taps a button on a message of the bot's in the staff group."""
-    message = bot.api.chats[GROUP].messages[message_id]
-    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
-    data = next((b["callback_data"] for row in rows for b in row if b["text"] == label), None)
-    assert data is not None, f"no {label!r} on the message; it shows {rows}"
-    await press_data(bot, user, message, data)
+async def press_in_group(bot: RunningBot, user: TelegramUser, message_id: int, label: str) -> None:
+    """A staff member taps a button on a message of the bot's in the staff group, once it
+    shows it (the card's buttons change through the outbox, a moment after a press)."""
+
+    await bot.settled()
+
+    async def button() -> tuple[dict[str, Any], str] | None:
+        message = bot.api.chats[GROUP].messages[message_id]
+        rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+        found = [b["callback_data"] for row in rows for b in row if b["text"] == label]
+        return (message, found[0]) if found else None
+
+    shown = await eventually(button)
+    assert shown is not None, f"no {label!r} on message {message_id}: " + repr(
+        [(c.method, c.params) for c in bot.api.calls[-12:] if c.method != "getUpdates"]
+    )
+    await press_data(bot, user, *shown)
 
 
 async def press_data(
@@ -91,7 +104,11 @@ async def press_data(
 
 
 async def send_receipt(
-    bot: RunningBot, locale: str, *, amount: str = "250", description: str = "Rent for November"
+    bot: RunningBot,
+    locale: str = "en",
+    *,
+    amount: str = "250",
+    description: str = "Rent for November",
 ) -> Any:
     """Maria goes through the wizard; returns the card's sendMessage call in the topic."""
     maria = bot.user(501)
@@ -110,13 +127,22 @@ async def send_receipt(
     return await relayed(bot.api, "sendMessage", GROUP, mark, reply_markup=_any_keyboard())
 
 
-class _any_keyboard:  # noqa: N801 - compares equal to any inline keyboard
+class _any_keyboard:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, dict) and "inline_keyboard" in other
 
 
-async def news_to(bot: RunningBot, mark: int) -> Any:
-    return await relayed(bot.api, "sendMessage", 501, mark, protect_content=True)
+async def news_to(bot: RunningBot, mark: int, containing: str = "") -> Any:
+    """The next protected message to Maria (that holds `containing`)."""
+    return await bot.api.wait_for(
+        lambda c: (
+            c.method == "sendMessage"
+            and c.get("chat_id") == 501
+            and c.get("protect_content") is True
+            and containing in c["text"]
+        ),
+        after=mark,
+    )
 
 
 @pytest.mark.parametrize("locale", ["en", "ar", "ro"])
@@ -129,8 +155,10 @@ async def test_the_whole_receipt_path_in_the_returnee_language(running_bot, loca
     card = await send_receipt(bot, locale)
     # The photo was copied (never forwarded) into the topic, the card replies to it.
     copies = api.calls_to("copyMessages", chat_id=GROUP)
-    assert copies and copies[0]["from_chat_id"] == 501
-    assert not api.calls_to("forwardMessage") and not api.calls_to("forwardMessages")
+    assert copies
+    assert copies[0]["from_chat_id"] == 501
+    assert not api.calls_to("forwardMessage")
+    assert not api.calls_to("forwardMessages")
     assert "R-RO-0007-1" in card["text"]
     office = "ro"
     buttons = [b["text"] for row in card["reply_markup"]["inline_keyboard"] for b in row]
@@ -155,8 +183,11 @@ async def test_the_whole_receipt_path_in_the_returnee_language(running_bot, loca
         topic=card["message_thread_id"],
         reply_to=prompt.result["message_id"],
     )
-    question = await news_to(bot, mark)
-    assert "Is this the rent for November?" in question["text"]
+    under_review = await news_to(bot, mark)
+    assert under_review["text"] == tr(bot, NEWS["under_review"], locale).format(
+        receipt="R-RO-0007-1"
+    )
+    question = await news_to(bot, mark, "Is this the rent for November?")
     assert question.get("reply_markup", {}).get("inline_keyboard")
     await maria.press(tr(bot, "Answer", locale))
     mark = len(api.calls)
@@ -173,7 +204,7 @@ async def test_the_whole_receipt_path_in_the_returnee_language(running_bot, loca
         amount=format_money(Decimal(250), "USD", office)
     )
     await press_in_group(bot, ana, card_id, full)
-    approved = await news_to(bot, mark)
+    approved = await news_to(bot, mark, "R-RO-0007-1")
     expected = tr(bot, NEWS["approved"], locale).format(
         receipt="R-RO-0007-1",
         amount=format_money(Decimal(250), "USD", locale),
@@ -209,7 +240,7 @@ async def test_the_whole_receipt_path_in_the_returnee_language(running_bot, loca
     assert not api.violations
 
 
-class _replying:  # noqa: N801 - compares equal to reply parameters naming this message
+class _replying:
     def __init__(self, message_id: int) -> None:
         self.message_id = message_id
 
@@ -264,14 +295,19 @@ async def test_a_forged_approve_from_the_returnee_or_another_office_changes_noth
     for intruder in (bot.user(501), bot.user(333, first_name="Somchai")):
         await press_data(bot, intruder, card_message, forged)
     # A stale version from a real staff member changes nothing either.
-    await press_data(bot, bot.user(111, first_name="Ana"), card_message,
-                     f"rc:{receipt_id}:{version + 5}:full:bank")
+    await press_data(
+        bot,
+        bot.user(111, first_name="Ana"),
+        card_message,
+        f"rc:{receipt_id}:{version + 5}:full:bank",
+    )
     async with bot.session() as session:
         receipt = await session.get(Receipt, receipt_id)
         assert receipt.status is ReceiptStatus.SUBMITTED
         assert await session.scalar(select(func.count()).select_from(Payout)) == 0
     answers = bot.api.calls_to("answerCallbackQuery")
-    assert len(answers) >= 3 and all(a.get("show_alert") for a in answers[-3:])
+    assert len(answers) >= 3
+    assert all(a.get("show_alert") for a in answers[-3:])
 
 
 async def test_an_approved_payout_unpaid_for_ten_days_is_flagged_in_the_topic_once(running_bot):

@@ -28,7 +28,7 @@ from bot.delivery.texts.money import (
     news_text,
     notice_keyboard,
     receipt_card,
-    receipt_keyboard,
+    step_keyboard,
 )
 from bot.delivery.topics import Topics
 from bot.services import ledger
@@ -217,7 +217,7 @@ class Renderers:
         balances = (await ledger.statement(session, case)).balances
         balance = next((b for b in balances if b.category == receipt.category), None)
         text = receipt_card(self.i18n, locale, case, receipt, balance)
-        markup = receipt_keyboard(self.i18n, locale, receipt, receipt.payout_id)
+        markup = step_keyboard(self.i18n, locale, receipt, balance, payload.step, payload.method)
         if receipt.card_message_id is not None and receipt.card_chat_id is not None:
             await self.gateway.call(
                 where.chat_id,

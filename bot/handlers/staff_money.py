@@ -11,7 +11,7 @@ from datetime import date
 from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, CommandObject, Filter
-from aiogram.methods import EditMessageReplyMarkup, EditMessageText, SendMessage
+from aiogram.methods import EditMessageReplyMarkup, SendMessage
 from aiogram.types import (
     CallbackQuery,
     ForceReply,
@@ -28,11 +28,6 @@ from bot.delivery.sender import Sender
 from bot.delivery.texts import office_locale
 from bot.delivery.texts.money import (
     PROMPTS,
-    amount_keyboard,
-    methods_keyboard,
-    reasons_keyboard,
-    receipt_card,
-    receipt_keyboard,
 )
 from bot.formatting import format_money
 from bot.handlers.staff_inbox import quoted
@@ -56,31 +51,6 @@ async def _refuse(callback: CallbackQuery, error: RuleViolation | None = None) -
             "or only the case's office's staff may do it."
         ),
         show_alert=True,
-    )
-
-
-async def _redraw(
-    sender: Sender,
-    session: AsyncSession,
-    i18n: I18n,
-    case: Case,
-    receipt: Receipt,
-    markup: InlineKeyboardMarkup | None,
-) -> None:
-    """The card as it is now, with the buttons of the step staff are at."""
-    if receipt.card_chat_id is None or receipt.card_message_id is None:
-        return
-    locale = office_locale(case.office, i18n)
-    balances = (await ledger.statement(session, case)).balances
-    balance = next((b for b in balances if b.category == receipt.category), None)
-    await sender.call(
-        receipt.card_chat_id,
-        EditMessageText(
-            chat_id=receipt.card_chat_id,
-            message_id=receipt.card_message_id,
-            text=receipt_card(i18n, locale, case, receipt, balance),
-            reply_markup=markup,
-        ),
     )
 
 
@@ -132,76 +102,58 @@ async def receipt_pressed(
         await _refuse(callback)
         return
     case = await case_by_id(session, receipt.case_id)
-    locale = office_locale(case.office, i18n)
+    # Only a decision must be made on the newest card; finding one's way to it need not.
+    version: int | None = press.version if press.action in ("full", "reason") else None
     try:
-        if press.action in ("approve", "reject", "ask"):
-            # Opening a decision puts the receipt under review (the returnee is told once).
-            changed = await receipts.start_review(session, receipt.id, person, press.version)
-            if changed is not None:
-                press = ReceiptPress(
-                    receipt=receipt.id, version=receipt.version, action=press.action
-                )
-        else:
-            await receipts.start_review(session, receipt.id, person, press.version)
-        balance = (await ledger.statement(session, case)).of(receipt.category)
-        markup: InlineKeyboardMarkup | None = None
-        if press.action == "approve":
-            markup = methods_keyboard(i18n, locale, receipt)
-        elif press.action == "method":
-            method = PaymentMethod(press.value)
-            if receipt.currency == balance.currency:
-                full = format_money(receipt.amount, receipt.currency, locale)
-                markup = amount_keyboard(i18n, locale, receipt, method.value, full)
-            else:
-                await _prompt(
-                    sender,
+        # Opening a decision puts the receipt under review (the returnee is told once); the
+        # buttons of this press are then those of the receipt's new version.
+        if await receipts.start_review(session, receipt.id, person, version) is not None:
+            version = None
+        currency = (await ledger.statement(session, case)).of(receipt.category).currency
+        match press.action:
+            case "approve":
+                await receipts.show_step(session, receipt.id, person, "methods", version=version)
+            case "method" if receipt.currency == currency:
+                await receipts.show_step(
                     session,
-                    i18n,
-                    case,
-                    receipt,
+                    receipt.id,
                     person,
-                    f"rate:{method.value}",
-                    balance.currency,
+                    "amount",
+                    method=PaymentMethod(press.value),
+                    version=version,
                 )
-        elif press.action == "full":
-            await receipts.approve(
-                session,
-                receipt.id,
-                person,
-                method=PaymentMethod(press.value),
-                version=press.version,
-            )
-        elif press.action == "amount":
-            await _prompt(
-                sender,
-                session,
-                i18n,
-                case,
-                receipt,
-                person,
-                f"amount:{press.value}",
-                balance.currency,
-            )
-        elif press.action == "reject":
-            markup = reasons_keyboard(i18n, locale, receipt)
-        elif press.action == "reason":
-            await receipts.reject(
-                session, receipt.id, person, reason=press.value, version=press.version
-            )
-        elif press.action in ("other", "ask"):
-            await _prompt(
-                sender, session, i18n, case, receipt, person, press.action, balance.currency
-            )
-        else:  # back
-            markup = receipt_keyboard(i18n, locale, receipt, receipt.payout_id)
+            case "method":
+                await _prompt(
+                    sender, session, i18n, case, receipt, person, f"rate:{press.value}", currency
+                )
+            case "full":
+                await receipts.approve(
+                    session,
+                    receipt.id,
+                    person,
+                    method=PaymentMethod(press.value),
+                    version=version,
+                )
+            case "amount":
+                await _prompt(
+                    sender, session, i18n, case, receipt, person, f"amount:{press.value}", currency
+                )
+            case "reject":
+                await receipts.show_step(session, receipt.id, person, "reasons", version=version)
+            case "reason":
+                await receipts.reject(
+                    session, receipt.id, person, reason=press.value, version=version
+                )
+            case "other" | "ask":
+                await _prompt(sender, session, i18n, case, receipt, person, press.action, currency)
+            case _:  # back
+                await receipts.show_step(session, receipt.id, person, "main", version=version)
     except (RuleViolation, ValueError) as error:
         await work.rollback()
         await _refuse(callback, error if isinstance(error, RuleViolation) else None)
         return
     await work.commit()
     await callback.answer()
-    if press.action in ("approve", "method", "reject", "back") and markup is not None:
-        await _redraw(sender, session, i18n, case, receipt, markup)
 
 
 class ReplyToBot(Filter):

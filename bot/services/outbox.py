@@ -134,6 +134,10 @@ class ReceiptCardPayload(_Payload):
     kind: Literal[OutboxKind.RECEIPT_CARD] = OutboxKind.RECEIPT_CARD
     receipt_id: int
     files_sent: list[int] = Field(default_factory=list)  # copies Telegram has already
+    # The buttons of the step staff are at: the card's own, the ways of paying, the full
+    # amount or less (for `method`), or the reasons to reject.
+    step: Literal["main", "methods", "amount", "reasons"] = "main"
+    method: str | None = None
 
 
 class Money(_Payload):

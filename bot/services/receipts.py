@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,11 +86,17 @@ async def _news(session: AsyncSession, case: Case, news: NewsPayload) -> None:
     )
 
 
-async def _card(session: AsyncSession, case: Case, receipt: Receipt) -> None:
+async def _card(
+    session: AsyncSession,
+    case: Case,
+    receipt: Receipt,
+    step: Literal["main", "methods", "amount", "reasons"] = "main",
+    method: str | None = None,
+) -> None:
     await queue(
         session,
         case,
-        ReceiptCardPayload(receipt_id=receipt.id),
+        ReceiptCardPayload(receipt_id=receipt.id, step=step, method=method),
         destination=Destination.TOPIC,
         direction=Direction.OFFICE_NOTICE,
         author=None,
@@ -291,6 +298,22 @@ async def start_review(
             news="under_review", language=returnee_language(case), receipt=_code(case, receipt)
         ),
     )
+    return receipt
+
+
+async def show_step(
+    session: AsyncSession,
+    receipt_id: int,
+    staff: Person,
+    step: Literal["main", "methods", "amount", "reasons"],
+    *,
+    method: PaymentMethod | None = None,
+    version: int | None = None,
+) -> Receipt:
+    """The card redrawn with the buttons of the next step of a decision. It waits its turn
+    behind the card's other edits, so a later edit never hides the step."""
+    case, receipt = await _decidable(session, receipt_id, staff, version)
+    await _card(session, case, receipt, step, method.value if method else None)
     return receipt
 
 

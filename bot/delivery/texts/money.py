@@ -245,6 +245,31 @@ def receipt_keyboard(
     return None
 
 
+def step_keyboard(
+    i18n: I18n,
+    locale: str,
+    receipt: Receipt,
+    balance: Balance | None,
+    step: str,
+    method: str | None,
+) -> InlineKeyboardMarkup | None:
+    """The buttons of the step a staff member is at; the card's own once it is decided."""
+    if receipt.status not in (
+        ReceiptStatus.SUBMITTED,
+        ReceiptStatus.UNDER_REVIEW,
+        ReceiptStatus.NEEDS_INFO,
+    ):
+        step = "main"
+    if step == "methods":
+        return methods_keyboard(i18n, locale, receipt)
+    if step == "reasons":
+        return reasons_keyboard(i18n, locale, receipt)
+    if step == "amount" and method is not None:
+        full = format_money(receipt.amount, receipt.currency, locale)
+        return amount_keyboard(i18n, locale, receipt, method, full)
+    return receipt_keyboard(i18n, locale, receipt, receipt.payout_id)
+
+
 def methods_keyboard(i18n: I18n, locale: str, receipt: Receipt) -> InlineKeyboardMarkup:
     rows = [
         [_button(i18n, locale, label, _press(receipt, "method", method.value))]
