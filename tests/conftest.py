@@ -121,9 +121,10 @@ def make_settings(api: FakeBotApi, database_url: str, **overrides: object) -> Se
 class RunningBot:
     """The real Dispatcher and Bot, long-polling the fake Bot API."""
 
-    def __init__(self, app: App, api: FakeBotApi) -> None:
+    def __init__(self, app: App, api: FakeBotApi, concurrency: int = 1) -> None:
         self.app = app
         self.api = api
+        self.concurrency = concurrency
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -133,7 +134,7 @@ class RunningBot:
         self._stop = asyncio.Event()
         # The bot's own intake, one update at a time so that tests read like a conversation.
         self._task = asyncio.create_task(
-            serve_polling(self.app, self._stop, polling_timeout=1, concurrency=1)
+            serve_polling(self.app, self._stop, polling_timeout=1, concurrency=self.concurrency)
         )
         await asyncio.wait_for(polling_started.wait(), 10)
 

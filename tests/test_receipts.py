@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.app import create_app
 from bot.delivery.texts.money import NEWS
 from bot.delivery.texts.staff import NOTICES
 from bot.formatting import format_money
@@ -19,7 +20,7 @@ from bot.services.cases import get_case
 from bot.services.clock import utcnow
 from bot.services.consent import give_consent
 from storage.models import AuditEvent, PaidAs, Payout, Receipt, ReceiptStatus
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, make_settings
 from tests.fakes.telegram_user import TelegramUser
 from tests.test_inbox import GROUP, eventually, relayed
 from tests.world import office_with_case
@@ -335,3 +336,51 @@ async def test_an_approved_payout_unpaid_for_ten_days_is_flagged_in_the_topic_on
     assert overdue["text"] == tr(bot, NOTICES["payout_overdue"], "ro").format(
         amount="250.00 USD", days=10
     )
+
+
+async def test_two_staff_approving_at_once_on_postgresql_make_one_payout(fake_api, postgres_url):
+    """Two presses of "Full amount" reach the bot in one batch and are handled side by side,
+    each in its own transaction: one payout, and the other press is told it came too late."""
+    bot = RunningBot(create_app(make_settings(fake_api, postgres_url)), fake_api, concurrency=4)
+    await bot.start()
+    try:
+        await money_office(bot)
+        async with bot.session() as session:
+            await people.add_staff(session, office_code="RO", telegram_user_id=112, name="Ion")
+            await session.commit()
+        ana, ion = bot.user(111, first_name="Ana"), bot.user(112, first_name="Ion")
+        card_id = (await send_receipt(bot)).result["message_id"]
+        await press_in_group(bot, ana, card_id, tr(bot, "✅ Approve", "ro"))
+        await press_in_group(bot, ana, card_id, tr(bot, "bank transfer", "ro"))
+        full = tr(bot, "Full amount: {amount}", "ro").format(
+            amount=format_money(Decimal(250), "USD", "ro")
+        )
+        await bot.settled()
+        card = bot.api.chats[GROUP].messages[card_id]
+        rows = card["reply_markup"]["inline_keyboard"]
+        data = next(b["callback_data"] for row in rows for b in row if b["text"] == full)
+        presses = [
+            {
+                "id": str(next(_callbacks)),
+                "from": who.as_user(),
+                "chat_instance": "ci-group",
+                "message": card,
+                "data": data,
+            }
+            for who in (ana, ion)
+        ]
+        mark = len(bot.api.calls)
+        updates = await bot.api.push_together("callback_query", presses)
+        for update_id in updates:
+            await bot.api.handled(update_id)
+        async with bot.session() as session:
+            payouts = list(await session.scalars(select(Payout)))
+            receipt = await session.scalar(select(Receipt))
+        assert len(payouts) == 1
+        assert payouts[0].amount == Decimal("250.00")
+        assert receipt.status is ReceiptStatus.APPROVED
+        answers = bot.api.calls_to("answerCallbackQuery")[-2:]
+        assert sorted(bool(a.get("show_alert")) for a in answers) == [False, True]
+        assert len([c for c in bot.api.calls[mark:] if c.method == "answerCallbackQuery"]) == 2
+    finally:
+        await bot.stop()

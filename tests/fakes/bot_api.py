@@ -151,6 +151,18 @@ class FakeBotApi:
             self._new_update.notify_all()
         return update_id
 
+    async def push_together(self, kind: str, payloads: list[dict[str, Any]]) -> list[int]:
+        """Several updates that arrive in the same getUpdates answer, as a burst does."""
+        async with self._new_update:
+            ids = []
+            for payload in payloads:
+                update_id = next(self._update_ids)
+                self._updates.append({"update_id": update_id, kind: payload})
+                self._pushed[update_id] = self._updates[-1]
+                ids.append(update_id)
+            self._new_update.notify_all()
+        return ids
+
     async def redeliver(self, update_id: int, timeout: float = 10) -> None:
         """Deliver an update once more under its own id, as Telegram does when the bot died
         before confirming it or a webhook call timed out; returns once the bot has handled it
