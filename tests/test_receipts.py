@@ -68,6 +68,10 @@ async def money_office(bot: RunningBot, language: str = "en") -> None:
         await session.commit()
 
 
+def ana_of(bot: RunningBot) -> TelegramUser:
+    return bot.user(111, first_name="Ana", last_name="Ionescu", username="ana_iom")
+
+
 def tr(bot: RunningBot, msgid: str, locale: str) -> str:
     return bot.app.i18n.gettext(msgid, locale=locale)
 
@@ -151,7 +155,7 @@ async def test_the_whole_receipt_path_in_the_returnee_language(running_bot, loca
     bot = running_bot
     await money_office(bot, locale)
     api, maria = bot.api, bot.user(501)
-    ana = bot.user(111, first_name="Ana", last_name="Ionescu", username="ana_iom")
+    ana = ana_of(bot)
 
     card = await send_receipt(bot, locale)
     # The photo was copied (never forwarded) into the topic, the card replies to it.
@@ -252,7 +256,7 @@ class _replying:
 async def test_rejection_reasons_arrive_translated(running_bot):
     bot = running_bot
     await money_office(bot, "ro")
-    ana = bot.user(111, first_name="Ana")
+    ana = ana_of(bot)
     card = await send_receipt(bot, "ro")
     card_id = card.result["message_id"]
     mark = len(bot.api.calls)
@@ -293,12 +297,12 @@ async def test_a_forged_approve_from_the_returnee_or_another_office_changes_noth
     approve = rows[0][0]["callback_data"]
     receipt_id, version = int(approve.split(":")[1]), int(approve.split(":")[2])
     forged = f"rc:{receipt_id}:{version}:full:bank"
-    for intruder in (bot.user(501), bot.user(333, first_name="Somchai")):
+    for intruder in (bot.user(501), bot.user(333, first_name="Somchai", last_name="Dee", username="som_iom")):
         await press_data(bot, intruder, card_message, forged)
     # A stale version from a real staff member changes nothing either.
     await press_data(
         bot,
-        bot.user(111, first_name="Ana"),
+        ana_of(bot),
         card_message,
         f"rc:{receipt_id}:{version + 5}:full:bank",
     )
@@ -314,7 +318,7 @@ async def test_a_forged_approve_from_the_returnee_or_another_office_changes_noth
 async def test_an_approved_payout_unpaid_for_ten_days_is_flagged_in_the_topic_once(running_bot):
     bot = running_bot
     await money_office(bot)
-    ana = bot.user(111, first_name="Ana")
+    ana = ana_of(bot)
     card = await send_receipt(bot)
     card_id = card.result["message_id"]
     await press_in_group(bot, ana, card_id, tr(bot, "✅ Approve", "ro"))
@@ -348,7 +352,7 @@ async def test_two_staff_approving_at_once_on_postgresql_make_one_payout(fake_ap
         async with bot.session() as session:
             await people.add_staff(session, office_code="RO", telegram_user_id=112, name="Ion")
             await session.commit()
-        ana, ion = bot.user(111, first_name="Ana"), bot.user(112, first_name="Ion")
+        ana, ion = ana_of(bot), bot.user(112, first_name="Ion", last_name="Radu", username="ion_iom")
         card_id = (await send_receipt(bot)).result["message_id"]
         await press_in_group(bot, ana, card_id, tr(bot, "✅ Approve", "ro"))
         await press_in_group(bot, ana, card_id, tr(bot, "bank transfer", "ro"))
@@ -384,3 +388,127 @@ async def test_two_staff_approving_at_once_on_postgresql_make_one_payout(fake_ap
         assert len([c for c in bot.api.calls[mark:] if c.method == "answerCallbackQuery"]) == 2
     finally:
         await bot.stop()
+
+
+async def test_a_receipt_in_the_local_currency_is_approved_at_the_rate_staff_give(running_bot):
+    bot = running_bot
+    await money_office(bot)
+    maria, ana = bot.user(501), ana_of(bot)
+    await maria.send("/receipt")
+    await maria.press(
+        tr(bot, "{category} (left: {left})", "en").format(
+            category="Housing", left=format_money(Decimal(900), "USD", "en")
+        )
+    )
+    await maria.send(content=PHOTO)
+    await maria.press("Next")
+    await maria.send("1.234,50")  # the Romanian way, read as 1234.50
+    await maria.press("RON")  # the office's country's currency is offered beside the budget's
+    await maria.send("Bed and table")
+    await maria.press("Send")
+    card = await relayed(bot.api, "sendMessage", GROUP, reply_markup=_any_keyboard())
+    card_id = card.result["message_id"]
+    assert format_money(Decimal("1234.50"), "RON", "ro") in card["text"]
+    mark = len(bot.api.calls)
+    await press_in_group(bot, ana, card_id, tr(bot, "✅ Approve", "ro"))
+    await press_in_group(bot, ana, card_id, tr(bot, "mobile money", "ro"))
+    prompt = await relayed(bot.api, "sendMessage", GROUP, mark, reply_markup={"force_reply": True})
+    assert "RON" in prompt["text"]
+    assert "USD" in prompt["text"]
+    await ana.send(
+        "0,2", group=GROUP, topic=card["message_thread_id"], reply_to=prompt.result["message_id"]
+    )
+    approved = await news_to(bot, mark, format_money(Decimal("246.90"), "USD", "en"))  # 1234.50 x 0.2
+    assert format_money(Decimal("653.10"), "USD", "en") in approved["text"]  # left
+    async with bot.session() as session:
+        payout = await session.scalar(select(Payout))
+    assert payout.amount == Decimal("246.90")
+    assert payout.rate == Decimal("0.2")
+
+
+async def test_every_wrong_answer_in_the_wizard_is_explained_and_keeps_the_step(running_bot):
+    bot = running_bot
+    await money_office(bot)
+    maria = bot.user(501)
+    await maria.send("/receipt")
+    await maria.press(
+        tr(bot, "{category} (left: {left})", "en").format(
+            category="Housing", left=format_money(Decimal(900), "USD", "en")
+        )
+    )
+    await maria.send("here it is")  # words, not a photo
+    assert any("photo" in m.get("text", "") for m in maria.messages()[-3:])
+    too_big = {
+        "document": {
+            "file_id": "big",
+            "file_unique_id": "u-big",
+            "file_name": "scan.pdf",
+            "mime_type": "application/pdf",
+            "file_size": 25 * 1024 * 1024,
+        }
+    }
+    await maria.send(content=too_big)
+    assert any("20 MB" in m.get("text", "") for m in maria.messages()[-3:])
+    zip_file = {
+        "document": {
+            "file_id": "z",
+            "file_unique_id": "u-zip",
+            "file_name": "r.zip",
+            "mime_type": "application/zip",
+        }
+    }
+    await maria.send(content=zip_file)
+    assert "Next" not in maria.buttons()  # nothing taken yet
+    pdf = {
+        "document": {
+            "file_id": "ok",
+            "file_unique_id": "u-pdf",
+            "file_name": "receipt.pdf",
+            "mime_type": "application/pdf",
+            "file_size": 300_000,
+        }
+    }
+    await maria.send(content=pdf)
+    await maria.press("Next")
+    for nonsense in ("twelve", "-5", "0", "1.2.3,4", "150 USD"):
+        await maria.send(nonsense)
+        assert any(
+            "not an amount I can read" in m.get("text", "") for m in maria.messages()[-3:]
+        ), nonsense
+    await maria.send("1,234.50")
+    assert "USD" in maria.buttons()
+
+
+async def test_a_closed_case_takes_no_receipt_and_says_so(running_bot):
+    bot = running_bot
+    await money_office(bot)
+    async with bot.session() as session:
+        case = await get_case(session, "RO-0007")
+        from storage.models import CaseStatus
+
+        case.status = CaseStatus.CLOSED
+        await session.commit()
+    maria = bot.user(501)
+    await maria.send("/receipt")
+    assert maria.last_text() == "Your case is closed, so receipts can no longer be sent."
+    assert maria.buttons() == ["Cancel"]
+
+
+async def test_my_money_shows_a_deduction_as_its_own_line_with_its_reason(running_bot):
+    bot = running_bot
+    await money_office(bot)
+    async with bot.session() as session:
+        from bot.services import ledger
+
+        case = await get_case(session, "RO-0007")
+        await ledger.deduct(
+            session, case, "business", "120", "Partner NGO administration fee", None
+        )
+        await session.commit()
+    maria = bot.user(501)
+    await maria.send("/menu")
+    await maria.press("My money")
+    text = maria.last_text()
+    assert "Income-generating activity: $2,880.00 left of $3,000.00" in text
+    assert "deducted $120.00" in text
+    assert "Partner NGO administration fee" in text
