@@ -297,7 +297,10 @@ async def test_a_forged_approve_from_the_returnee_or_another_office_changes_noth
     approve = rows[0][0]["callback_data"]
     receipt_id, version = int(approve.split(":")[1]), int(approve.split(":")[2])
     forged = f"rc:{receipt_id}:{version}:full:bank"
-    for intruder in (bot.user(501), bot.user(333, first_name="Somchai", last_name="Dee", username="som_iom")):
+    for intruder in (
+        bot.user(501),
+        bot.user(333, first_name="Somchai", last_name="Dee", username="som_iom"),
+    ):
         await press_data(bot, intruder, card_message, forged)
     # A stale version from a real staff member changes nothing either.
     await press_data(
@@ -352,7 +355,10 @@ async def test_two_staff_approving_at_once_on_postgresql_make_one_payout(fake_ap
         async with bot.session() as session:
             await people.add_staff(session, office_code="RO", telegram_user_id=112, name="Ion")
             await session.commit()
-        ana, ion = ana_of(bot), bot.user(112, first_name="Ion", last_name="Radu", username="ion_iom")
+        ana, ion = (
+            ana_of(bot),
+            bot.user(112, first_name="Ion", last_name="Radu", username="ion_iom"),
+        )
         card_id = (await send_receipt(bot)).result["message_id"]
         await press_in_group(bot, ana, card_id, tr(bot, "✅ Approve", "ro"))
         await press_in_group(bot, ana, card_id, tr(bot, "bank transfer", "ro"))
@@ -418,7 +424,9 @@ async def test_a_receipt_in_the_local_currency_is_approved_at_the_rate_staff_giv
     await ana.send(
         "0,2", group=GROUP, topic=card["message_thread_id"], reply_to=prompt.result["message_id"]
     )
-    approved = await news_to(bot, mark, format_money(Decimal("246.90"), "USD", "en"))  # 1234.50 x 0.2
+    approved = await news_to(
+        bot, mark, format_money(Decimal("246.90"), "USD", "en")
+    )  # 1234.50 x 0.2
     assert format_money(Decimal("653.10"), "USD", "en") in approved["text"]  # left
     async with bot.session() as session:
         payout = await session.scalar(select(Payout))
