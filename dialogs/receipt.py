@@ -19,12 +19,12 @@ from aiogram_dialog.widgets.input import MessageInput
 from aiogram_dialog.widgets.kbd import Back, Button, Cancel, Column, Row, Select, SwitchTo
 from aiogram_dialog.widgets.text import Format
 from babel.numbers import get_territory_currencies
-from bot.services.amounts import NotAnAmount, parse_amount
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.formatting import format_amount, format_money
 from bot.knowledge.facts import CATEGORY_LABELS
 from bot.services import ledger, receipts
+from bot.services.amounts import NotAnAmount, parse_amount
 from bot.services.cases import case_of_returnee
 from bot.services.errors import RuleViolation
 from bot.services.receipts import MAX_FILE_BYTES, MAX_FILES, ReceiptFileRef
@@ -315,7 +315,7 @@ def receipt_dialog() -> Dialog:
         ),
         Window(
             Tr(
-                "Please check:\n{category}\n{amount}\n{description}\n{count} photo(s) or file(s)"
+                "Please check:\n{category}\n{amount}\n{description}\nPhotos or files: {count}"
                 "\n\nSend it to the office?"
             ),
             Button(Tr("Send"), id="send", on_click=on_send),

@@ -30,7 +30,7 @@ from bot.delivery.texts.money import (
     PROMPTS,
 )
 from bot.formatting import format_money
-from bot.handlers.staff_inbox import quoted
+from bot.i18n import N_
 from bot.knowledge.facts import CATEGORY_LABELS
 from bot.middlewares.inbox import InboxMiddleware, Needs, needs
 from bot.services import ledger, reallocations, receipts
@@ -156,6 +156,28 @@ async def receipt_pressed(
     await callback.answer()
 
 
+# Why a reply to a prompt was not taken; the reply stays in the topic to be corrected and sent
+# again as a new reply.
+PROMPT_REFUSED = {
+    "ask": N_(
+        "Not sent: the receipt was decided already, or the question is empty or longer than "
+        "500 characters."
+    ),
+    "other": N_(
+        "Not rejected: the receipt was decided already, or the reason is empty or longer than "
+        "300 characters."
+    ),
+    "rate": N_(
+        "Not approved: write the rate as a number like 0.22, as a reply to the question. The "
+        "amount it gives cannot be more than what is left in the category."
+    ),
+    "amount": N_(
+        "Not approved: write the amount as a number like 150, as a reply to the question. It "
+        "cannot be more than the receipt's amount or than what is left in the category."
+    ),
+}
+
+
 class ReplyToBot(Filter):
     """A reply to a message of the bot's: perhaps an answer to one of its prompts."""
 
@@ -202,9 +224,9 @@ async def prompt_answered(
                 amount=receipts.positive_decimal(text),
             )
             done = _("Approved.")
-    except RuleViolation as error:
+    except RuleViolation:
         await work.rollback()
-        await reply_in_topic(sender, message, _("Not done: {reason}").format(reason=str(error)))
+        await reply_in_topic(sender, message, _(PROMPT_REFUSED[prompt]))
         return
     await work.commit()
     await reply_in_topic(sender, message, done)
@@ -338,13 +360,14 @@ async def reject_command(
     try:
         receipt = await receipts.receipt_of_case(session, context.case, reference)
         await receipts.reject(session, receipt.id, context.staff, note=reason)
-    except RuleViolation as error:
+    except RuleViolation:
         await work.rollback()
         await reply_in_topic(
             sender,
             message,
-            _("Not done: {reason}. Write /reject, the receipt's number and the reason.").format(
-                reason=quoted(str(error))
+            _(
+                "Not rejected. Write /reject, the number of an open receipt of this case and "
+                "the reason, e.g. /reject 2 the receipt is for another person."
             ),
         )
         return
@@ -365,13 +388,14 @@ async def ask_command(
     try:
         receipt = await receipts.receipt_of_case(session, context.case, reference)
         await receipts.ask(session, receipt.id, context.staff, question)
-    except RuleViolation as error:
+    except RuleViolation:
         await work.rollback()
         await reply_in_topic(
             sender,
             message,
-            _("Not done: {reason}. Write /ask, the receipt's number and the question.").format(
-                reason=quoted(str(error))
+            _(
+                "Not sent. Write /ask, the number of an open receipt of this case and the "
+                "question, e.g. /ask 2 which shop is this from?"
             ),
         )
         return
@@ -399,15 +423,23 @@ async def budget_command(
             )
             return
         action, category, amount, reason = words
+        figures_before = await ledger.statement(session, context.case)
         try:
             if action == "adjust":
                 await ledger.adjust(session, context.case, category, amount, reason, context.staff)
             else:
                 await ledger.deduct(session, context.case, category, amount, reason, context.staff)
-        except RuleViolation as error:
+        except RuleViolation:
             await work.rollback()
             await reply_in_topic(
-                sender, message, _("Not done: {reason}").format(reason=quoted(str(error)))
+                sender,
+                message,
+                _(
+                    "Not done. The category is one of: {categories}; the amount a number like "
+                    "150; the reason 3 to 200 characters. A new amount cannot be above the "
+                    "programme's ceiling or below what is already taken, and a deduction not "
+                    "above what is left."
+                ).format(categories=", ".join(b.category for b in figures_before.balances)),
             )
             return
         await work.commit()

@@ -153,7 +153,7 @@ def receipt_card(
         _("Status: {status}").format(status=_(RECEIPT_STATUS[receipt.status])),
         _("Amount: {amount}").format(amount=format_money(receipt.amount, receipt.currency, locale)),
         _("What was bought: {description}").format(description=receipt.description),
-        _("Sent on {date}, {files} file(s)").format(
+        _("Sent on {date} · files: {files}").format(
             date=format_date(receipt.submitted_on, locale), files=len(receipt.files)
         ),
     ]
