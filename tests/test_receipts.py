@@ -520,3 +520,73 @@ async def test_my_money_shows_a_deduction_as_its_own_line_with_its_reason(runnin
     assert "Income-generating activity: $2,880.00 left of $3,000.00" in text
     assert "deducted $120.00" in text
     assert "Partner NGO administration fee" in text
+
+
+async def test_an_allowance_instalment_is_marked_paid_from_the_topic_and_confirmed(running_bot):
+    bot = running_bot
+    await money_office(bot)
+    async with bot.session() as session:
+        from bot.services import ledger
+
+        case = await get_case(session, "RO-0007")
+        planned = await ledger.plan_instalments(session, case)
+        await session.commit()
+    assert [p.due_on.isoformat() for p in planned] == ["2026-10-01", "2026-11-01", "2026-12-01"]
+    ana, maria = ana_of(bot), bot.user(501)
+    thread = await _topic_of_case(bot)
+    mark = len(bot.api.calls)
+    await ana.send("/paid", group=GROUP, topic=thread)
+    listing = await relayed(bot.api, "sendMessage", GROUP, mark, reply_markup=_any_keyboard())
+    labels = [b["text"] for row in listing["reply_markup"]["inline_keyboard"] for b in row]
+    assert len(labels) == 3
+    assert labels[0].startswith("💸 " + tr(bot, "Monthly allowance", "ro") + " #1 · 2026-10-01")
+    mark = len(bot.api.calls)
+    await press_in_group(bot, ana, listing.result["message_id"], labels[0])
+    paid = await news_to(bot, mark, format_money(Decimal(150), "USD", "en"))
+    assert "Monthly allowance" in paid["text"]
+    await maria.press("✅ Received")
+    assert maria.last_text() == "Thank you. We told the office that the money arrived."
+    async with bot.session() as session:
+        first = await session.get(Payout, planned[0].id)
+    assert first.received is True
+    # The pressed line left the list; the two still due remain.
+    rows = bot.api.chats[GROUP].messages[listing.result["message_id"]]["reply_markup"]
+    assert len(rows["inline_keyboard"]) == 2
+
+
+async def _topic_of_case(bot: RunningBot) -> int:
+    """Open the case's topic with a first message, as any returnee's message does."""
+    await bot.user(501).send("Hello")
+    copy = await relayed(bot.api, "copyMessage", GROUP)
+    return copy["message_thread_id"]
+
+
+async def test_a_returnee_asks_to_move_money_and_staff_allow_it(running_bot):
+    bot = running_bot
+    await money_office(bot)
+    async with bot.session() as session:
+        from storage.models import BudgetCategory
+
+        for row in await session.scalars(select(BudgetCategory)):
+            row.reallocatable = row.category in ("housing", "business")
+        await session.commit()
+    maria, ana = bot.user(501), ana_of(bot)
+    await maria.send("/menu")
+    await maria.press("My money")
+    await maria.press("Move money between categories")
+    await maria.press("Housing (left: $900.00)")
+    await maria.press("Income-generating activity (left: $3,000.00)")
+    mark = len(bot.api.calls)
+    await maria.send("100")
+    await maria.press("Send")
+    request = await relayed(bot.api, "sendMessage", GROUP, mark, reply_markup=_any_keyboard())
+    assert request["text"].startswith("🔁")
+    await press_in_group(bot, ana, request.result["message_id"], tr(bot, "✅ Allow the move", "ro"))
+    await news_to(bot, mark, format_money(Decimal(100), "USD", "en"))
+    await maria.send("/menu")
+    await maria.press("My money")
+    text = maria.last_text()
+    assert "Housing: $800.00 left of $800.00" in text
+    assert "Income-generating activity: $3,100.00 left of $3,100.00" in text
+    assert "moved out $100.00" in text
+    assert "moved in $100.00" in text
