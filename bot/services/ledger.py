@@ -395,16 +395,26 @@ async def unpaid(session: AsyncSession, case: Case) -> list[Payout]:
 
 async def plan_instalments(session: AsyncSession, case: Case) -> list[Payout]:
     """The monthly allowance as instalments due from the return date (the first at return).
-    Planned once; a case without a programme or return date gets none yet."""
+    Planned once; a case without a programme or return date gets none yet. The instalments
+    are taken from what is left like any payout: when a deduction or a payout already took
+    part of the category, planning is refused rather than taking it below zero."""
     if case.return_date is None or case.programme is None:
         return []
+    await hold_case_money(session, case)
     existing = await session.scalar(
         select(func.count()).where(Payout.case_id == case.id, Payout.instalment.is_not(None))
     )
     if existing:
         return []
+    figures = await statement(session, case)
     planned: list[Payout] = []
     for row in await categories(session, case.programme):
+        needed = row.maximum * (row.months or 0)
+        if needed and needed > figures.of(row.category).left:
+            raise RuleViolation(
+                f"{row.category} has {figures.of(row.category).left} {row.currency} left; "
+                f"its instalments need {needed}"
+            )
         for number in range(row.months or 0):
             planned.append(
                 Payout(
