@@ -608,3 +608,28 @@ async def test_two_approvals_over_what_is_left_at_once_let_one_through(pg_sessio
                 .where(Receipt.case_id == case.id, Receipt.status == ReceiptStatus.SUBMITTED)
             )
             assert still_open == 1
+
+
+# ---- planned instalments --------------------------------------------------------------------
+
+
+async def test_instalments_are_planned_once_and_never_beyond_what_is_left(session, world):
+    planned = await ledger.plan_instalments(session, world.case)
+    await session.commit()
+    assert [(p.instalment, p.amount, p.status) for p in planned] == [
+        (n, Decimal("500.00"), PayoutStatus.DUE) for n in (1, 2, 3)
+    ]
+    assert await ledger.plan_instalments(session, world.case) == []
+    allowance = (await ledger.statement(session, world.case)).of("allowance")
+    assert (allowance.approved, allowance.left) == (Decimal("1500.00"), Decimal("0.00"))
+
+    # A case whose allowance was partly paid already: the instalments would not fit.
+    case, _ = await case_with_returnee(
+        session, code="RO-0008", programme="dk", returnee_telegram_id=502
+    )
+    await ledger.record_payout(session, case, "allowance", "0.01", DAY)
+    await session.commit()
+    before = await money_state(session, case)
+    await refused(session, ledger.plan_instalments(session, case), "left")
+    assert await money_state(session, case) == before
+    assert (await ledger.statement(session, case)).of("allowance").left == Decimal("1499.99")
