@@ -37,6 +37,7 @@ from storage.models import (
     Person,
     Receipt,
     ReceiptStatus,
+    Role,
 )
 
 ZERO = Decimal("0.00")
@@ -137,6 +138,28 @@ async def statement(session: AsyncSession, case: Case) -> Statement:
     return Statement(list(balances.values()))
 
 
+def _check_staff(case: Case, person: Person | None) -> None:
+    """Only the case's office's registered staff change its money (None: the admin CLI)."""
+    if person is not None and not (
+        person.role is Role.STAFF and person.office_id == case.office_id
+    ):
+        raise RuleViolation("only the case's office's registered staff change its money")
+
+
+def _value(value: str | Decimal, *, zero: bool = False) -> Decimal:
+    """An amount typed (a string) or computed (a Decimal): more than zero (or zero, when
+    `zero` allows it), with at most two decimals, as the database stores it."""
+    if isinstance(value, str):
+        return amount(value)
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise RuleViolation("an amount is a finite Decimal")
+    if value < 0 or (value == 0 and not zero):
+        raise RuleViolation("the amount must be more than zero")
+    if value != value.quantize(Decimal("0.01")) or value >= Decimal("1e10"):
+        raise RuleViolation("an amount has at most two decimals and ten digits before them")
+    return value
+
+
 def _reason(text: str) -> str:
     reason = " ".join(text.split())
     if not 3 <= len(reason) <= 200:
@@ -178,9 +201,10 @@ async def adjust(
 ) -> LedgerLine:
     """Set the case's amount in a category, within the programme's ceiling and never below what
     is already taken from it."""
+    _check_staff(case, actor)
+    wanted = _value(new_maximum, zero=True)
     await hold_case_money(session, case)
     balance = (await statement(session, case)).of(category)
-    wanted = amount(new_maximum) if isinstance(new_maximum, str) else new_maximum
     ceiling = balance.ceiling if balance.ceiling is not None else balance.base
     taken = balance.deducted + balance.approved + balance.paid
     if wanted > ceiling:
@@ -206,9 +230,10 @@ async def deduct(
     actor: Person | None,
 ) -> LedgerLine:
     """A deduction (a partner's fee, say) is its own line with its reason, shown to the returnee."""
+    _check_staff(case, actor)
+    taken = _value(value)
     await hold_case_money(session, case)
     balance = (await statement(session, case)).of(category)
-    taken = amount(value) if isinstance(value, str) else value
     if taken > balance.left:
         raise RuleViolation(f"only {balance.left} {balance.currency} is left in {category}")
     line = _line(case, LedgerKind.DEDUCTION, category, taken, _reason(reason), actor)
@@ -226,9 +251,11 @@ async def request_reallocation(
     returnee: Person | None,
 ) -> LedgerLine:
     """The returnee asks to move money between two categories the programme lets them move."""
+    if returnee is not None and returnee.id != case.returnee_id:
+        raise RuleViolation("only the case's returnee asks to move its money")
+    moved = _value(value)
     figures = await statement(session, case)
     source, target = figures.of(from_category), figures.of(to_category)
-    moved = amount(value) if isinstance(value, str) else value
     _check_move(source, target, moved)
     line = _line(
         case,
@@ -260,6 +287,7 @@ async def decide_reallocation(
     session: AsyncSession, case: Case, line_id: int, *, approve: bool, staff: Person
 ) -> LedgerLine:
     """Staff approve or refuse a requested reallocation; only one decision counts."""
+    _check_staff(case, staff)
     await hold_case_money(session, case)
     line = await session.get(LedgerLine, line_id)
     if line is None or line.case_id != case.id or line.kind is not LedgerKind.REALLOCATION:
@@ -367,16 +395,26 @@ async def unpaid(session: AsyncSession, case: Case) -> list[Payout]:
 
 async def plan_instalments(session: AsyncSession, case: Case) -> list[Payout]:
     """The monthly allowance as instalments due from the return date (the first at return).
-    Planned once; a case without a programme or return date gets none yet."""
+    Planned once; a case without a programme or return date gets none yet. The instalments
+    are taken from what is left like any payout: when a deduction or a payout already took
+    part of the category, planning is refused rather than taking it below zero."""
     if case.return_date is None or case.programme is None:
         return []
+    await hold_case_money(session, case)
     existing = await session.scalar(
         select(func.count()).where(Payout.case_id == case.id, Payout.instalment.is_not(None))
     )
     if existing:
         return []
+    figures = await statement(session, case)
     planned: list[Payout] = []
     for row in await categories(session, case.programme):
+        needed = row.maximum * (row.months or 0)
+        if needed and needed > figures.of(row.category).left:
+            raise RuleViolation(
+                f"{row.category} has {figures.of(row.category).left} {row.currency} left; "
+                f"its instalments need {needed}"
+            )
         for number in range(row.months or 0):
             planned.append(
                 Payout(
