@@ -4,6 +4,7 @@ process alone. Tests call `sweep(now=...)` with the time they want instead of wa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ class Sweeps:
         self.every_seconds = every_seconds
         self.clock = clock
         self._scheduler: AsyncIOScheduler | None = None
+        self._running: asyncio.Task[int] | None = None
 
     async def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
@@ -49,13 +51,17 @@ class Sweeps:
         self._scheduler = scheduler
 
     async def stop(self) -> None:
+        """No new sweep starts; one under way finishes, so it never outlives the database."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self._running is not None:
+            await asyncio.gather(self._running, return_exceptions=True)
 
     async def _run(self) -> None:
+        self._running = asyncio.ensure_future(self.sweep())
         try:
-            await self.sweep()
+            await asyncio.shield(self._running)
         except Exception:  # the next run tries again; the rows are still due
             logger.exception("scheduled sweep failed")
 

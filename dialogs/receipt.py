@@ -67,9 +67,13 @@ def local_currency(case: Case) -> str | None:
 async def category_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, Any]:
     case = await _case(dialog_manager)
     locale = _locale(dialog_manager)
+    shut = {"categories": [], "closed": False, "no_budget": False, "none_left": False}
     if case is None or not ledger.takes_new_receipts(case):
-        return {"categories": [], "closed": True, "none_left": False, "open": False}
-    open_ones = receipts.receipt_categories(list((await _balances(dialog_manager, case)).values()))
+        return shut | {"closed": True, "open": False}
+    balances = list((await _balances(dialog_manager, case)).values())
+    if not balances:
+        return shut | {"no_budget": True, "open": False}
+    open_ones = receipts.receipt_categories(balances)
     items = [
         (
             b.category,
@@ -80,7 +84,7 @@ async def category_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, 
         )
         for b in open_ones
     ]
-    return {"categories": items, "closed": False, "none_left": not items, "open": bool(items)}
+    return shut | {"categories": items, "none_left": not items, "open": bool(items)}
 
 
 async def files_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, Any]:
@@ -251,6 +255,10 @@ def receipt_dialog() -> Dialog:
                 when="none_left",
             ),
             Tr("Your case is closed, so receipts can no longer be sent.", when="closed"),
+            Tr(
+                "Your office has not set up your budget here yet. Write to them here to ask.",
+                when="no_budget",
+            ),
             Column(
                 Select(
                     Format("{item[1]}"),

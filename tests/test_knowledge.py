@@ -111,10 +111,10 @@ async def test_the_returnee_sees_what_is_left_of_their_own_budget(programme):
     assert "Income-generating activity: $3,000.00 left" in answer["text"]
 
 
-async def test_my_budget_in_the_menu_shows_the_same_amounts(programme):
+async def test_my_money_in_the_menu_shows_the_same_amounts(programme):
     maria = programme.user(501)
     await maria.send("/menu")
-    await maria.press("My budget")
+    await maria.press("My money")
     assert "Housing: $600.00 left" in maria.last_text()
 
 

@@ -268,11 +268,6 @@ async def test_no_approval_goes_above_what_is_left(session, world):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="receipts.approve moves the receipt to approved before it checks what is left: "
-    "a refusal leaves the status change in the session (see the report)",
-)
 async def test_a_refused_approval_writes_nothing_even_if_the_caller_commits(session, world):
     receipt = await send(session, world, "3500")
     with pytest.raises(RuleViolation, match="left"):

@@ -152,9 +152,12 @@ async def submit(
         raise RuleViolation("the case is closed, so it takes no new receipts")
     if not 1 <= len(files) <= MAX_FILES:
         raise RuleViolation(f"a receipt has 1 to {MAX_FILES} photos or files")
-    if not amount.is_finite() or amount <= 0 or amount >= Decimal("1e12"):
+    if not amount.is_finite() or amount >= Decimal("1e12"):
+        raise RuleViolation("the amount is not a number the budget can hold")
+    amount = amount.quantize(Decimal("0.01"))
+    if amount <= 0:
         raise RuleViolation("the amount must be more than zero")
-    if len(currency) != 3 or not currency.isalpha():
+    if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
         raise RuleViolation("a currency is a three-letter code")
     description = _text(description, DESCRIPTION_LIMIT, "the description")
     await hold_case_money(session, case)
@@ -363,6 +366,11 @@ async def approve(
     value = full if amount is None else amount.quantize(Decimal("0.01"))
     if value > full:
         raise RuleViolation(f"approve at most the receipt's {full} {balance.currency}")
+    # Every rule is checked before anything changes: a refusal writes nothing.
+    if value <= 0:
+        raise RuleViolation("the amount must be more than zero")
+    if value > balance.left:
+        raise RuleViolation(f"only {balance.left} {balance.currency} is left in {receipt.category}")
     await _move(session, receipt, ReceiptStatus.APPROVED, from_=OPEN)
     payout = await ledger.approve_payout(
         session,
