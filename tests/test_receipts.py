@@ -520,6 +520,14 @@ async def test_my_money_shows_a_deduction_as_its_own_line_with_its_reason(runnin
     assert "Income-generating activity: $2,880.00 left of $3,000.00" in text
     assert "deducted $120.00" in text
     assert "Partner NGO administration fee" in text
+    # She was told when it happened, with the reason, protected from forwarding.
+    told = await news_to(bot, 0, "Partner NGO administration fee")
+    assert told["text"] == tr(bot, NEWS["deducted"], "en").format(
+        amount="$120.00",
+        category="Income-generating activity",
+        note="Partner NGO administration fee",
+        left="$2,880.00",
+    )
 
 
 async def test_an_allowance_instalment_is_marked_paid_from_the_topic_and_confirmed(running_bot):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,10 +24,13 @@ from bot.services import audit
 from bot.services.budget import Remaining, amount, categories, total_of
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
+from bot.services.outbox import Money, NewsPayload, queue
 from storage.models import (
     BudgetCategory,
     Case,
     CaseStatus,
+    Destination,
+    Direction,
     LedgerKind,
     LedgerLine,
     LineStatus,
@@ -160,6 +164,39 @@ def _value(value: str | Decimal, *, zero: bool = False) -> Decimal:
     return value
 
 
+async def _tell_returnee(
+    session: AsyncSession,
+    case: Case,
+    news: Literal["adjusted", "deducted"],
+    category: str,
+    value: Decimal,
+    currency: str,
+    line: LedgerLine,
+) -> None:
+    """Every change to the returnee's budget reaches them with its reason, in their language."""
+    returnee = await session.get(Person, case.returnee_id) if case.returnee_id else None
+    if returnee is None:
+        return
+    await session.flush()
+    left = (await statement(session, case)).of(category).left
+    await queue(
+        session,
+        case,
+        NewsPayload(
+            news=news,
+            language=returnee.language or case.language,
+            category=category,
+            amount=Money(amount=str(value), currency=currency),
+            left=Money(amount=str(left), currency=currency),
+            note=line.reason,
+        ),
+        destination=Destination.PRIVATE,
+        direction=Direction.TO_RETURNEE,
+        author=None,
+        chat_id=returnee.telegram_user_id,
+    )
+
+
 def _reason(text: str) -> str:
     reason = " ".join(text.split())
     if not 3 <= len(reason) <= 200:
@@ -218,6 +255,7 @@ async def adjust(
     )
     session.add(line)
     audit.record(session, "money.adjusted", actor_id=_id(actor), case_id=case.id)
+    await _tell_returnee(session, case, "adjusted", category, wanted, balance.currency, line)
     return line
 
 
@@ -239,6 +277,7 @@ async def deduct(
     line = _line(case, LedgerKind.DEDUCTION, category, taken, _reason(reason), actor)
     session.add(line)
     audit.record(session, "money.deducted", actor_id=_id(actor), case_id=case.id)
+    await _tell_returnee(session, case, "deducted", category, taken, balance.currency, line)
     return line
 
 

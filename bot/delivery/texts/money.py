@@ -57,6 +57,13 @@ NEWS = {
         "💸 {amount} from {category} has been paid ({method}). Left in {category}: {left}. "
         "Did you receive it?"
     ),
+    "adjusted": N_(
+        "ℹ️ The office changed your budget: {category} is now {amount}. Reason: {note}. "
+        "Left in {category}: {left}."
+    ),
+    "deducted": N_(
+        "ℹ️ {amount} was deducted from {category}. Reason: {note}. Left in {category}: {left}."
+    ),
     "moved": N_(
         "🔁 The office moved {amount} to {category}, as you asked. Open My money to see it."
     ),
