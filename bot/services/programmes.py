@@ -150,7 +150,9 @@ def _category(item: object, where: str, problems: list[str]) -> CategoryTemplate
         example=bool(flags[1]),
     )
     if found.ceiling is not None and found.ceiling < found.total:
-        problems.append(f"{where}: the ceiling {found.ceiling} is below its total {found.total}")
+        problems.append(
+            f"{where}: the ceiling {found.ceiling:.2f} is below its total {found.total:.2f}"
+        )
         return None
     return found
 
@@ -178,7 +180,7 @@ def _check_total(total: object, found: list[CategoryTemplate], problems: list[st
         problems.append("total: the categories are in more than one currency")
     elif sum((c.total for c in found), Decimal(0)) != stated:
         added = sum((c.total for c in found), Decimal(0))
-        problems.append(f"total: the categories add up to {added}, not {stated}")
+        problems.append(f"total: the categories add up to {added:.2f}, not {stated:.2f}")
 
 
 def describe(row: BudgetCategory | CategoryTemplate) -> str:
