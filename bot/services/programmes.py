@@ -255,15 +255,16 @@ async def plan(session: AsyncSession, case: Case) -> list[Payout]:
     if case.return_date is None or case.programme is None:
         return []
     await ledger.hold_case_money(session, case)
+    if await _has_instalments(session, case):
+        return []  # planned once: plan_instalments would plan nothing either
     figures = await ledger.statement(session, case)
     for row in await budget.categories(session, case.programme):
-        if row.months and not await _has_instalments(session, case):
-            left = figures.of(row.category).left
-            if budget.total_of(row) > left:
-                raise RuleViolation(
-                    f"case {case.code}: only {left} {row.currency} is left in {row.category}, "
-                    f"{budget.total_of(row)} would be planned; record its payouts by hand"
-                )
+        left = figures.of(row.category).left
+        if row.months and budget.total_of(row) > left:
+            raise RuleViolation(
+                f"case {case.code}: only {left} {row.currency} is left in {row.category}, "
+                f"{budget.total_of(row)} would be planned; record its payouts by hand"
+            )
     return await ledger.plan_instalments(session, case)
 
 
