@@ -1,4 +1,4 @@
-"""`python -m bot admin ...`: offices, staff, counsellors, cases and invites.
+"""`python -m bot admin ...`: offices, staff, counsellors, cases, budgets, money and invites.
 
 Every command runs in one transaction: on any error nothing is written, one line goes to stderr,
 and the exit code is 2.
@@ -7,18 +7,30 @@ and the exit code is 2.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import ConfigError, Settings
-from bot.services import budget, cases, invites, ledger, offices, people, saved_replies
+from bot.services import (
+    budget,
+    cases,
+    invites,
+    ledger,
+    offices,
+    people,
+    programmes,
+    saved_replies,
+)
 from bot.services.errors import RuleViolation
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
-from storage.models import CaseStatus, KnowledgeMode, PaidAs
+from storage.models import CaseStatus, KnowledgeMode, PaidAs, Person, Role
 
 Command = Callable[[AsyncSession, argparse.Namespace, Settings], Awaitable[list[str]]]
 
@@ -148,21 +160,145 @@ async def _budget_set(session: AsyncSession, a: argparse.Namespace, _: Settings)
         currency=a.currency,
         paid_as=PaidAs(a.paid_as),
         months=a.months,
+        ceiling=a.ceiling,
+        reallocatable=a.reallocatable,
+        example=a.example,
     )
     return [f"programme {row.programme}: {row.category} set"]
 
 
 async def _budget_list(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
-    rows = await budget.categories(session, a.programme)
+    rows = await budget.categories(session, budget.programme_code(a.programme))
     return [
-        f"{r.category}\t{r.maximum} {r.currency}\t{r.paid_as.value}\t{r.months or ''}" for r in rows
+        "\t".join(
+            [f"{r.category}\t{r.maximum} {r.currency}\t{r.paid_as.value}\t{r.months or ''}"]
+            # Only what is set is added, so a plain category reads as before.
+            + ([f"ceiling={r.ceiling}"] if r.ceiling is not None else [])
+            + (["reallocatable"] if r.reallocatable else [])
+            + (["example"] if r.example else [])
+        )
+        for r in rows
     ] or [f"programme {a.programme} has no budget categories"]
+
+
+async def _budget_apply(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    applied = await programmes.apply_template(session, a.programme)
+    name = f"programme {applied.programme}"
+    lines = [f"{name}: {change}" for change in applied.changed] or [f"{name}: nothing changed"]
+    lines += [f"{name}: {kept} kept, not in the template" for kept in applied.kept]
+    lines += [f"case {code}: {count} instalments planned" for code, count in applied.planned]
+    lines += [f"not planned: {why}" for why in applied.not_planned]
+    return lines
+
+
+async def _staff_member(session: AsyncSession, telegram_id: int | None) -> Person | None:
+    """Who made a change, when the admin says: it is shown on the ledger line."""
+    if telegram_id is None:
+        return None
+    person = await people.find_by_telegram_id(session, telegram_id)
+    if person is None or person.role not in (Role.STAFF, Role.ADMIN):
+        raise RuleViolation(f"no staff member or admin with Telegram user id {telegram_id}")
+    return person
+
+
+def _new_maximum(value: str) -> Decimal | str:
+    # Zero is a real choice (the returnee lives with family and takes no housing money), but
+    # budget.amount refuses it as an amount to pay: it is let through here only.
+    return Decimal("0.00") if value.strip() in ("0", "0.00") else value
+
+
+async def _budget_adjust(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    case = await cases.get_case(session, a.case)
+    actor = await _staff_member(session, a.by_telegram_id)
+    line = await ledger.adjust(session, case, a.category, _new_maximum(a.amount), a.reason, actor)
+    balance = (await ledger.statement(session, case)).of(a.category)
+    return [
+        f"case {case.code}: {a.category} is {balance.maximum} {balance.currency} now "
+        f"({line.amount:+.2f}), {balance.left} left"
+    ]
+
+
+async def _budget_deduct(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    case = await cases.get_case(session, a.case)
+    actor = await _staff_member(session, a.by_telegram_id)
+    line = await ledger.deduct(session, case, a.category, a.amount, a.reason, actor)
+    balance = (await ledger.statement(session, case)).of(a.category)
+    return [
+        f"case {case.code}: {line.amount:.2f} {balance.currency} deducted from {a.category}, "
+        f"{balance.left} left"
+    ]
 
 
 async def _payout_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
     case = await cases.get_case(session, a.case)
     await ledger.record_payout(session, case, a.category, a.amount, a.paid_on or date.today())
     return [f"payout recorded for {case.code}"]
+
+
+async def _payout_plan(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    case = await cases.get_case(session, a.case)
+    if case.programme is None or case.return_date is None:
+        raise RuleViolation(
+            f"case {case.code} needs a programme and a return date before instalments"
+        )
+    planned = await programmes.plan(session, case)
+    currency = {r.category: r.currency for r in await budget.categories(session, case.programme)}
+    return [
+        f"{p.category}\t#{p.instalment}\t{p.amount} {currency[p.category]}\tdue {p.due_on}"
+        for p in planned
+    ] or [f"case {case.code}: instalments planned already, or none are monthly"]
+
+
+_LEDGER_COLUMNS = ("at", "category", "what", "amount", "currency", "reason", "reference")
+_TOTAL_COLUMNS = ("maximum", "approved", "paid", "deducted", "pending", "left")
+
+
+def _when(at: datetime | date) -> str:
+    return at.isoformat(timespec="seconds") if isinstance(at, datetime) else at.isoformat()
+
+
+async def _ledger_rows(
+    session: AsyncSession, case_code: str
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Every ledger line, and per category the figures that add up: maximum - deducted -
+    approved - paid = left (pending receipts are shown, not yet taken)."""
+    case = await cases.get_case(session, case_code)
+    lines = [
+        [_when(e.at), e.category, e.what, str(e.amount), e.currency, e.reason, e.reference]
+        for e in await ledger.entries(session, case)
+    ]
+    totals = [
+        [b.category, b.currency, *(str(getattr(b, name)) for name in _TOTAL_COLUMNS)]
+        for b in (await ledger.statement(session, case)).balances
+    ]
+    return lines, totals
+
+
+async def _ledger(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    lines, totals = await _ledger_rows(session, a.case)
+    if a.csv:
+        return [_ledger_csv(lines, totals)]
+    return [
+        "\t".join(_LEDGER_COLUMNS),
+        *("\t".join(row) for row in lines),
+        "",
+        "\t".join(("category", "currency", *_TOTAL_COLUMNS)),
+        *("\t".join(row) for row in totals),
+    ]
+
+
+def _ledger_csv(lines: list[list[str]], totals: list[list[str]]) -> str:
+    """One table for a spreadsheet: `record` says whether a row is a ledger line or a
+    category's total; each fills its own columns."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["record", *_LEDGER_COLUMNS, *_TOTAL_COLUMNS])
+    blank_totals = [""] * len(_TOTAL_COLUMNS)
+    for row in lines:
+        writer.writerow(["line", *row, *blank_totals])
+    for category, currency, *figures in totals:
+        writer.writerow(["total", "", category, "", "", currency, "", "", *figures])
+    return out.getvalue().rstrip("\n")
 
 
 async def _case_list(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
@@ -348,10 +484,36 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.add_argument("--currency", required=True, help="e.g. USD")
     p.add_argument("--paid-as", required=True, choices=[m.value for m in PaidAs])
     p.add_argument("--months", type=int, help="a monthly allowance: for how many months")
+    p.add_argument("--ceiling", help="the most staff may raise one case's total to")
+    p.add_argument(
+        "--reallocatable", type=_yes_no, default=False, help="yes: the returnee may move money"
+    )
+    p.add_argument(
+        "--example", type=_yes_no, default=False, help="yes: a figure is not the documents'"
+    )
     p.set_defaults(handler=_budget_set)
     p = programme.add_parser("list", help="a programme's budget categories")
     p.add_argument("--programme", required=True)
     p.set_defaults(handler=_budget_list)
+    p = programme.add_parser(
+        "apply-template", help="set a programme's categories from bot/programmes/<code>.toml"
+    )
+    p.add_argument("--programme", required=True, choices=programmes.codes())
+    p.set_defaults(handler=_budget_apply)
+    p = programme.add_parser("adjust", help="set one case's amount in a category, with a reason")
+    p.add_argument("--case", required=True)
+    p.add_argument("--category", required=True, choices=budget.CATEGORIES)
+    p.add_argument("--amount", required=True, help="the case's new total in the category")
+    p.add_argument("--reason", required=True, help="shown to the returnee")
+    p.add_argument("--by-telegram-id", type=int, help="the staff member who decided it")
+    p.set_defaults(handler=_budget_adjust)
+    p = programme.add_parser("deduct", help="take a fee from a case's category, with a reason")
+    p.add_argument("--case", required=True)
+    p.add_argument("--category", required=True, choices=budget.CATEGORIES)
+    p.add_argument("--amount", required=True)
+    p.add_argument("--reason", required=True, help="shown to the returnee")
+    p.add_argument("--by-telegram-id", type=int, help="the staff member who decided it")
+    p.set_defaults(handler=_budget_deduct)
 
     payout = groups.add_parser("payout", help="payouts to returnees").add_subparsers(
         dest="action", required=True, parser_class=type(admin)
@@ -362,6 +524,14 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.add_argument("--amount", required=True)
     p.add_argument("--paid-on", type=_iso_date, help="default: today")
     p.set_defaults(handler=_payout_add)
+    p = payout.add_parser("plan", help="plan a case's monthly instalments from its return date")
+    p.add_argument("--case", required=True)
+    p.set_defaults(handler=_payout_plan)
+
+    p = groups.add_parser("ledger", help="every money line of a case, and what is left")
+    p.add_argument("--case", required=True)
+    p.add_argument("--csv", action="store_true", help="CSV with a header row, for a spreadsheet")
+    p.set_defaults(handler=_ledger)
 
     invite = groups.add_parser("invite", help="single-use invite links").add_subparsers(
         dest="action", required=True, parser_class=type(admin)

@@ -69,6 +69,16 @@ def programme_code(value: str) -> str:
     return code
 
 
+def _ceiling(value: str | None, total: Decimal) -> Decimal | None:
+    # Below the programme's own amount no case could ever be within it.
+    if value is None:
+        return None
+    ceiling = amount(value)
+    if ceiling < total:
+        raise RuleViolation(f"the ceiling {ceiling} is below the category's total {total}")
+    return ceiling
+
+
 async def categories(session: AsyncSession, programme: str | None) -> list[BudgetCategory]:
     if programme is None:
         return []
@@ -89,8 +99,12 @@ async def set_category(
     currency: str,
     paid_as: PaidAs,
     months: int | None = None,
+    ceiling: str | None = None,
+    reallocatable: bool = False,
+    example: bool = False,
 ) -> BudgetCategory:
-    """Add a category to a programme's budget, or change it."""
+    """Add a category to a programme's budget, or change it; every setting is given each time,
+    like the category's months, so what is not given is cleared."""
     programme = programme_code(programme)
     if category not in CATEGORIES:
         raise RuleViolation(f"category must be one of: {', '.join(CATEGORIES)}")
@@ -110,5 +124,7 @@ async def set_category(
         session.add(row)
     row.maximum, row.currency = amount(maximum), currency.upper()
     row.paid_as, row.months = paid_as, months
+    row.ceiling = _ceiling(ceiling, total_of(row))
+    row.reallocatable, row.example = reallocatable, example
     audit.record(session, "budget.category_set")
     return row

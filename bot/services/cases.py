@@ -6,19 +6,19 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from bot.languages import is_known_language, normalise
-from bot.services import audit
+from bot.services import audit, programmes
 from bot.services.budget import programme_code
 from bot.services.consent import has_consent
 from bot.services.errors import NotFound, RuleViolation
 from bot.services.offices import get_office
 from bot.services.people import get_counsellor
-from storage.models import Case, CaseStatus, Office, Person
+from storage.models import Case, CaseStatus, LedgerLine, Office, Payout, Person
 
 _CASE_CODE = re.compile(r"^(?P<office>[A-Z]{2,8})-(?P<number>\d{4,6})$")
 
@@ -60,6 +60,8 @@ async def add_case(
     session.add(case)
     await session.flush()
     audit.record(session, "case.added", case_id=case.id, office_id=office.id)
+    # A programme and a return date are all the allowance plan needs: it is there from the start.
+    await programmes.plan(session, case)
     return case
 
 
@@ -149,8 +151,31 @@ async def list_cases(session: AsyncSession, office_code: str | None = None) -> l
 
 
 async def set_programme(session: AsyncSession, code: str, programme: str) -> Case:
-    """Which programme's budget applies to the case."""
+    """Which programme's budget applies to the case; its allowance instalments are planned
+    once it has a return date too."""
     case = await get_case(session, code)
-    case.programme = programme_code(programme)
+    wanted = programme_code(programme)
+    if case.programme != wanted and await _has_money(session, case):
+        # Its payouts and lines belong to the old programme's categories and currency: moved
+        # under another programme they would silently drop out of the statement.
+        raise RuleViolation(
+            f"case {case.code} has money recorded under programme {case.programme}; "
+            "its programme cannot change"
+        )
+    case.programme = wanted
     audit.record(session, "case.programme_set", case_id=case.id, office_id=case.office_id)
+    await programmes.plan(session, case)
     return case
+
+
+async def _has_money(session: AsyncSession, case: Case) -> bool:
+    found = await session.scalar(
+        select(Case.id).where(
+            Case.id == case.id,
+            or_(
+                select(Payout.id).where(Payout.case_id == case.id).exists(),
+                select(LedgerLine.id).where(LedgerLine.case_id == case.id).exists(),
+            ),
+        )
+    )
+    return found is not None
