@@ -566,7 +566,11 @@ async def entries(session: AsyncSession, case: Case) -> list[Entry]:
             if payout.receipt_id in receipts
             else (f"#{payout.instalment}" if payout.instalment else "")
         )
-        when = payout.approved_at or payout.created_at or utcnow()
+        when: datetime | date = payout.approved_at or payout.created_at or utcnow()
+        if payout.status is PayoutStatus.PAID and payout.paid_on:
+            when = payout.paid_on
+        elif payout.status is PayoutStatus.DUE and payout.due_on:
+            when = payout.due_on  # a planned instalment shows when it is due
         what = {
             PayoutStatus.DUE: "planned",
             PayoutStatus.APPROVED: "approved",
@@ -574,7 +578,7 @@ async def entries(session: AsyncSession, case: Case) -> list[Entry]:
         }[payout.status]
         lines.append(
             Entry(
-                payout.paid_on if payout.status is PayoutStatus.PAID and payout.paid_on else when,
+                when,
                 payout.category,
                 what,
                 payout.amount,
