@@ -598,3 +598,24 @@ async def test_a_returnee_asks_to_move_money_and_staff_allow_it(running_bot):
     assert "Income-generating activity: $3,100.00 left of $3,100.00" in text
     assert "moved out $100.00" in text
     assert "moved in $100.00" in text
+
+
+async def test_typed_reject_sends_the_staff_reason_and_a_wrong_number_is_explained(running_bot):
+    bot = running_bot
+    await money_office(bot)
+    ana = ana_of(bot)
+    card = await send_receipt(bot)
+    thread = card["message_thread_id"]
+    mark = len(bot.api.calls)
+    await ana.send("/ask 9 which shop?", group=GROUP, topic=thread)
+    refused = await relayed(bot.api, "sendMessage", GROUP, mark)
+    assert refused["text"].startswith(tr(bot, "Not sent. Write /ask", "ro")[:12])
+    mark = len(bot.api.calls)
+    await ana.send("/reject 1 The landlord did not sign it.", group=GROUP, topic=thread)
+    rejected = await news_to(bot, mark, "The landlord did not sign it.")
+    assert rejected["text"] == tr(bot, NEWS["rejected"], "en").format(
+        receipt="R-RO-0007-1", category="Housing", reason="The landlord did not sign it."
+    )
+    async with bot.session() as session:
+        receipt = await session.scalar(select(Receipt))
+    assert receipt.status is ReceiptStatus.REJECTED

@@ -6,6 +6,7 @@ which checks who may do it; a refusal is answered to the presser alone, nothing 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 from aiogram import F, Router
@@ -347,60 +348,82 @@ async def move_pressed(
 # ---- typed commands -----------------------------------------------------------------------
 
 
+TypedDecision = Callable[[AsyncSession, int, Person, str], Awaitable[object]]
+
+
+async def _typed_decision(
+    message: Message,
+    command: CommandObject,
+    context: InboxContext,
+    work: UnitOfWork,
+    sender: Sender,
+    decide: TypedDecision,
+    *,
+    refused: str,
+    done: str,
+) -> None:
+    """/reject and /ask: the receipt's number, then the words that go to the returnee."""
+    reference, _sep, words = (command.args or "").strip().partition(" ")
+    session = work.session
+    try:
+        receipt = await receipts.receipt_of_case(session, context.case, reference)
+        await decide(session, receipt.id, context.staff, words)
+    except RuleViolation:
+        await work.rollback()
+        await reply_in_topic(sender, message, refused)
+        return
+    await work.commit()
+    await reply_in_topic(sender, message, done)
+
+
 async def reject_command(
     message: Message,
     command: CommandObject,
     context: InboxContext,
-    session: AsyncSession,
     work: UnitOfWork,
     sender: Sender,
 ) -> None:
     """/reject <number> <reason>"""
-    reference, _sep, reason = (command.args or "").strip().partition(" ")
-    try:
-        receipt = await receipts.receipt_of_case(session, context.case, reference)
-        await receipts.reject(session, receipt.id, context.staff, note=reason)
-    except RuleViolation:
-        await work.rollback()
-        await reply_in_topic(
-            sender,
-            message,
-            _(
-                "Not rejected. Write /reject, the number of an open receipt of this case and "
-                "the reason, e.g. /reject 2 the receipt is for another person."
-            ),
-        )
-        return
-    await work.commit()
-    await reply_in_topic(sender, message, _("Rejected; the returnee was told the reason."))
+
+    async def decide(session: AsyncSession, receipt_id: int, staff: Person, words: str) -> None:
+        await receipts.reject(session, receipt_id, staff, note=words)
+
+    await _typed_decision(
+        message,
+        command,
+        context,
+        work,
+        sender,
+        decide,
+        refused=_(
+            "Not rejected. Write /reject, the number of an open receipt of this case and "
+            "the reason, e.g. /reject 2 the receipt is for another person."
+        ),
+        done=_("Rejected; the returnee was told the reason."),
+    )
 
 
 async def ask_command(
     message: Message,
     command: CommandObject,
     context: InboxContext,
-    session: AsyncSession,
     work: UnitOfWork,
     sender: Sender,
 ) -> None:
     """/ask <number> <question>"""
-    reference, _sep, question = (command.args or "").strip().partition(" ")
-    try:
-        receipt = await receipts.receipt_of_case(session, context.case, reference)
-        await receipts.ask(session, receipt.id, context.staff, question)
-    except RuleViolation:
-        await work.rollback()
-        await reply_in_topic(
-            sender,
-            message,
-            _(
-                "Not sent. Write /ask, the number of an open receipt of this case and the "
-                "question, e.g. /ask 2 which shop is this from?"
-            ),
-        )
-        return
-    await work.commit()
-    await reply_in_topic(sender, message, _("Sent to the returnee."))
+    await _typed_decision(
+        message,
+        command,
+        context,
+        work,
+        sender,
+        receipts.ask,
+        refused=_(
+            "Not sent. Write /ask, the number of an open receipt of this case and the "
+            "question, e.g. /ask 2 which shop is this from?"
+        ),
+        done=_("Sent to the returnee."),
+    )
 
 
 async def budget_command(
