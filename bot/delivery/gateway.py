@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiogram import Bot
-from aiogram.methods import TelegramMethod
+from aiogram.methods import CopyMessages, ForwardMessages, SendMediaGroup, TelegramMethod
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +23,16 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def posts_of(method: TelegramMethod[Any]) -> int:
+    """How many messages a call posts in its chat: Telegram's limits count messages, and a
+    receipt's files or an album are copied in one call."""
+    if isinstance(method, CopyMessages | ForwardMessages):
+        return max(1, len(method.message_ids))
+    if isinstance(method, SendMediaGroup):
+        return max(1, len(method.media))
+    return 1
+
+
 class Gateway:
     def __init__(self, bot: Bot, limits: Limits) -> None:
         self.bot = bot
@@ -33,10 +43,11 @@ class Gateway:
         """Make one Bot API call within the limits of its destination and the overall window."""
         # One queue per destination (asyncio.Lock wakes waiters in order), so calls that wait
         # for the window go in the order they asked: fair between the cases of a group.
+        posts = posts_of(method)
         async with self._gates.setdefault(chat_id, asyncio.Lock()):
-            while (wait := self.limits.wait(chat_id)) > 0:  # noqa: ASYNC110 - a window, not an event
+            while (wait := self.limits.wait(chat_id, posts)) > 0:  # noqa: ASYNC110 - a window
                 await asyncio.sleep(wait)
-            self.limits.take(chat_id)
+            self.limits.take(chat_id, posts)
         return await self.bot(method)
 
     async def count_recent_sends(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:

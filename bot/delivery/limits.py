@@ -23,8 +23,8 @@ class Window:
         self._sent: deque[float] = deque()
         self._closed_until = 0.0
 
-    def wait(self) -> float:
-        """Seconds until one more send is allowed (0 if now)."""
+    def wait(self, posts: int = 1) -> float:
+        """Seconds until `posts` more messages may be sent (0 if now)."""
         now = self._clock()
         # A little longer than the limit's window: Telegram counts sends when they arrive,
         # and arrivals jitter.
@@ -33,8 +33,10 @@ class Window:
         while self._sent and self._sent[0] <= horizon:
             self._sent.popleft()
         waits = [self._closed_until - now]
-        if len(self._sent) >= self.limit.count:
-            waits.append(self._sent[0] + span - now)
+        # More posts than the whole window holds wait for an empty window, never for ever.
+        over = len(self._sent) + min(posts, self.limit.count) - self.limit.count
+        if over > 0:
+            waits.append(self._sent[over - 1] + span - now)
         return max(0.0, *waits)
 
     def room(self) -> int:
@@ -44,8 +46,8 @@ class Window:
             return 0
         return max(0, self.limit.count - len(self._sent))
 
-    def take(self) -> None:
-        self._sent.append(self._clock())
+    def take(self, posts: int = 1) -> None:
+        self._sent.extend([self._clock()] * posts)
 
     def seed(self, ages: list[float]) -> None:
         """Sends made `ages` seconds ago by another process, so they count in this window."""
@@ -82,8 +84,8 @@ class Limits:
             self._windows[chat_id] = Window(limit, self._clock)
         return self._windows[chat_id]
 
-    def wait(self, chat_id: int) -> float:
-        return max(self._overall.wait(), self.window(chat_id).wait())
+    def wait(self, chat_id: int, posts: int = 1) -> float:
+        return max(self._overall.wait(), self.window(chat_id).wait(posts))
 
     def room(self, chat_id: int) -> int:
         return min(self._overall.room(), self.window(chat_id).room())
@@ -92,9 +94,10 @@ class Limits:
         """Chats whose own window has no room now."""
         return [chat_id for chat_id, window in self._windows.items() if window.room() == 0]
 
-    def take(self, chat_id: int) -> None:
+    def take(self, chat_id: int, posts: int = 1) -> None:
+        """One call to Telegram, which posts `posts` messages in the chat (an album: several)."""
         self._overall.take()
-        self.window(chat_id).take()
+        self.window(chat_id).take(posts)
 
     def seed(self, chat_id: int, ages: list[float]) -> None:
         self.window(chat_id).seed(ages)

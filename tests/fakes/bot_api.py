@@ -415,12 +415,13 @@ class FakeBotApi:
         if self.group_limit and chat_id < 0:
             count, seconds = self.group_limit
             now = time.monotonic()
-            recent = [
-                c
+            # Telegram counts messages: copying an album or a receipt's files posts several.
+            recent = sum(
+                _posts(c.method, c.params)
                 for c in self.calls
                 if c.get("chat_id") == chat_id and c.result is not None and now - c.at < seconds
-            ]
-            if len(recent) >= count:
+            )
+            if recent + _posts(method, params) > count:
                 self.refused_429 += 1
                 return 429, f"Too Many Requests: retry after {int(seconds)}"
         if chat_id in self.blocked and method.startswith(("send", "copy")):
@@ -552,6 +553,14 @@ class FakeBotApi:
             return True
         self.violations.append(f"{method}: the fake server does not answer this method yet")
         return True
+
+
+def _posts(method: str, params: dict[str, Any]) -> int:
+    if method in ("copyMessages", "forwardMessages"):
+        return max(1, len(params.get("message_ids", [])))
+    if method == "sendMediaGroup":
+        return max(1, len(params.get("media", [])))
+    return 1
 
 
 def _utf16_length(text: str) -> int:
