@@ -84,16 +84,18 @@ async def set_programme_budget(
 async def case_with_returnee(
     session: AsyncSession, *, code: str, programme: str, returnee_telegram_id: int
 ) -> tuple[Case, Person]:
-    """A case of office RO on `programme` whose returnee has joined; committed."""
-    await cases.add_case(
+    """A case of office RO on `programme` whose returnee has joined; committed. Its return
+    date is set after the case is added, so that its instalments are planned only where a
+    test plans them."""
+    case = await cases.add_case(
         session,
         office_code="RO",
         code=code,
         language="en",
-        return_date=date(2026, 10, 1),
         counsellor_telegram_ids=[222],
         programme=programme,
     )
+    case.return_date = date(2026, 10, 1)
     issued = await invites.invite_returnee(session, case_code=code, ttl_days=14)
     joined = await invites.redeem(
         session, token=issued.token, telegram_user_id=returnee_telegram_id
@@ -120,8 +122,10 @@ async def money_world(session: AsyncSession) -> MoneyWorld:
     staff = await people.add_staff(session, office_code="RO", telegram_user_id=301, name="Ana")
     other = await people.add_staff(session, office_code="BG", telegram_user_id=401, name="Ivan")
     await set_programme_budget(session, "dk")
-    await cases.set_programme(session, "RO-0007", "dk")
     issued_case = await cases.get_case(session, "RO-0007")
+    # Set directly, not with cases.set_programme: that plans the allowance's instalments, and
+    # these tests plan them only where they test planning.
+    issued_case.programme = "dk"
     assert issued_case.returnee_id is None
     issued = await invites.invite_returnee(session, case_code="RO-0007", ttl_days=14)
     joined = await invites.redeem(session, token=issued.token, telegram_user_id=501)
