@@ -149,7 +149,7 @@ def create_app(settings: Settings) -> App:
     dispatcher["once"] = Once()
     # Every process handles updates; only the leader sends (Telegram's limits are per bot).
     leadership = Leadership(engine)
-    sweeps = Sweeps(sessionmaker, sender)
+    sweeps = Sweeps(sessionmaker, sender, every_seconds=settings.sweep_seconds)
 
     async def lead() -> None:
         await sender.start()

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     send_group_retry_max_seconds: float = Field(default=300.0, gt=0)
     # When returnees' messages reach a group later than this, the office is told (once an hour).
     relay_lag_alert_seconds: float = Field(default=300, gt=0)
+    # How often the leader looks for scheduled work that is due (check-ins, reminders, overdue
+    # payouts); 0 leaves it to whoever calls the sweep (the tests, with a clock of their own).
+    sweep_seconds: float = Field(default=300, ge=0)
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
     # Failed invite tokens tolerated from one account before it has to wait.
     invite_attempts: int = Field(default=5, ge=1)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services import receipts
+from bot.services import checkins, receipts
 from bot.services.clock import utcnow
 from bot.services.unit_of_work import Wakeable
 
@@ -37,6 +37,8 @@ class Sweeps:
         self._running: asyncio.Task[int] | None = None
 
     async def start(self) -> None:
+        if not self.every_seconds:
+            return  # no clock: sweeps run when called
         scheduler = AsyncIOScheduler(timezone=UTC)
         # One sweep at a time; missed runs (a busy loop, a sleeping laptop) fold into one.
         scheduler.add_job(
@@ -66,11 +68,24 @@ class Sweeps:
             logger.exception("scheduled sweep failed")
 
     async def sweep(self, now: datetime | None = None) -> int:
-        """Everything due at `now`: payouts approved and unpaid for ten days, told once."""
+        """Everything due at `now`: check-ins to ask, reminders, missed check-ins, and payouts
+        approved but unpaid for ten days. Each batch is committed with the messages it queued;
+        a process down for a day catches up here, and the sender keeps to Telegram's limits."""
+        moment = now or self.clock()
+        done = 0
         async with self.sessionmaker() as session:
-            told = await receipts.tell_overdue(session, now or self.clock())
+            while True:
+                asked = await checkins.ask_due(session, moment)
+                await session.commit()
+                done += asked
+                if asked:
+                    self.sender.wake()
+                if asked < checkins.BATCH:
+                    break
+            done += await checkins.remind_or_miss(session, moment)
+            done += await receipts.tell_overdue(session, moment)
             await session.commit()
-        if told:
+        if done:
             self.sender.wake()
-            logger.info("overdue payouts told: %s", told)
-        return told
+            logger.info("scheduled work done: %s", done)
+        return done

@@ -2,6 +2,7 @@
 
 from aiogram import Router
 
+from dialogs.checkin import checkin_dialog
 from dialogs.knowledge import knowledge_dialog
 from dialogs.main_menu import main_menu_dialog
 from dialogs.onboarding import onboarding_dialog
@@ -18,5 +19,6 @@ def dialogs_router() -> Router:
         receipt_dialog(),
         receipt_answer_dialog(),
         reallocation_dialog(),
+        checkin_dialog(),
     )
     return router

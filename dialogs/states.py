@@ -48,3 +48,15 @@ class Reallocation(StatesGroup):
     confirm = State()
     sent = State()
     refused = State()
+
+
+class CheckIns(StatesGroup):
+    feeling = State()
+    safe = State()
+    housing = State()
+    activity = State()
+    money = State()
+    contact = State()
+    note = State()
+    done = State()
+    closed = State()

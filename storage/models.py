@@ -570,3 +570,47 @@ class LedgerLine(Base):
     )
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# ---- check-ins after return (bot/services/checkins.py) -------------------------------------
+
+
+class CheckInStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"  # waits for its moment
+    ASKED = "asked"  # queued for the returnee; waits for the answer
+    ANSWERED = "answered"
+    MISSED = "missed"  # no answer within ten days
+    CANCELLED = "cancelled"  # the case closed, or consent was withdrawn
+
+
+class CheckIn(Base):
+    """One monthly check-in of a case: when it is due, and what the returnee answered.
+
+    The row is the source of truth for what is due; a sweep claims it by a conditional update
+    (`status` from scheduled to asked) in the same transaction that queues the message.
+    """
+
+    __tablename__ = "check_ins"
+    __table_args__ = (
+        UniqueConstraint("case_id", "month", name="uq_check_in_month"),
+        Index("ix_check_ins_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    month: Mapped[int] = mapped_column(Integer)  # months after the return date
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[CheckInStatus] = mapped_column(
+        _string_enum(CheckInStatus, 16), default=CheckInStatus.SCHEDULED
+    )
+    asked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The answers, each None when skipped (see bot/services/checkins.py QUESTIONS).
+    feeling: Mapped[str | None] = mapped_column(String(16))
+    safe: Mapped[str | None] = mapped_column(String(16))
+    housing: Mapped[str | None] = mapped_column(String(16))
+    activity: Mapped[str | None] = mapped_column(String(16))
+    money: Mapped[str | None] = mapped_column(String(16))
+    contact: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)

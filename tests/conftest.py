@@ -113,6 +113,8 @@ def make_settings(api: FakeBotApi, database_url: str, **overrides: object) -> Se
         "telegram_api_base": api.base_url,
         "database_url": database_url,
         "default_locale": "en",
+        # Scheduled work runs when a test sweeps, at the moment the test chooses.
+        "sweep_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

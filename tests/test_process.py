@@ -35,6 +35,8 @@ def bot_env(api: FakeBotApi, database_url: str, **extra: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         BOT_USERNAME="homeward_test_bot",
         PYTHONPATH=str(PROJECT_ROOT),
+        # Scheduled work (check-ins) only where a test asks for it: these tests count messages.
+        SWEEP_SECONDS="0",
         **extra,
     )
     env.pop("REDIS_URL", None)

@@ -335,14 +335,18 @@ async def test_an_approved_payout_unpaid_for_ten_days_is_flagged_in_the_topic_on
         ),
     )
     later = utcnow() + timedelta(days=10, minutes=1)
-    assert await bot.app.sweeps.sweep(now=utcnow()) == 0  # not yet
-    mark = len(bot.api.calls)
-    assert await bot.app.sweeps.sweep(now=later) == 1
-    assert await bot.app.sweeps.sweep(now=later + timedelta(days=3)) == 0  # once
-    overdue = await relayed(bot.api, "sendMessage", GROUP, mark)
-    assert overdue["text"] == tr(bot, NOTICES["payout_overdue"], "ro").format(
-        amount="250.00 USD", days=10
-    )
+    overdue = tr(bot, NOTICES["payout_overdue"], "ro").format(amount="250.00 USD", days=10)
+
+    def told() -> list[Any]:
+        return [c for c in bot.api.calls_to("sendMessage", chat_id=GROUP) if c["text"] == overdue]
+
+    await bot.app.sweeps.sweep(now=utcnow())  # not yet
+    await bot.settled()
+    assert told() == []
+    await bot.app.sweeps.sweep(now=later)
+    await bot.app.sweeps.sweep(now=later + timedelta(days=3))  # once
+    await bot.settled()
+    assert len(told()) == 1
 
 
 async def test_two_staff_approving_at_once_on_postgresql_make_one_payout(fake_api, postgres_url):

@@ -1,5 +1,5 @@
-"""The returnee's side of money: /receipt, answering the office's question about a receipt,
-and saying whether a payout arrived."""
+"""The returnee's side of money and check-ins: /receipt, answering the office's question about
+a receipt, saying whether a payout arrived, and opening a check-in."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from bot.services import ledger, receipts
 from bot.services.cases import case_of_returnee
 from bot.services.errors import RuleViolation
 from bot.services.unit_of_work import UnitOfWork
-from bot.telegram.callbacks import AnswerPress, PayoutPress
+from bot.telegram.callbacks import AnswerPress, CheckInPress, PayoutPress
 from dialogs.home import onboarded, show_home
-from dialogs.states import Reallocation, ReceiptAnswer, Receipts
-from storage.models import Person, Receipt, ReceiptStatus, Role
+from dialogs.states import CheckIns, Reallocation, ReceiptAnswer, Receipts
+from storage.models import CheckIn, CheckInStatus, Person, Receipt, ReceiptStatus, Role
 
 # Wizard steps that read what the returnee types or sends: there it is an answer to the step,
 # not a message for the office.
@@ -31,6 +31,7 @@ TYPED_STEPS = frozenset(
         Receipts.description,
         ReceiptAnswer.text,
         Reallocation.amount,
+        CheckIns.note,
     }
 )
 
@@ -106,12 +107,35 @@ async def received_pressed(
         )
 
 
+async def checkin_pressed(
+    callback: CallbackQuery,
+    callback_data: CheckInPress,
+    session: AsyncSession,
+    person: Person,
+    dialog_manager: DialogManager,
+) -> None:
+    """The returnee opens this month's check-in (from its message or a reminder)."""
+    check_in = await session.get(CheckIn, callback_data.check_in)
+    case = await case_of_returnee(session, person)
+    if check_in is None or case is None or check_in.case_id != case.id:
+        await callback.answer()
+        return
+    if check_in.status is not CheckInStatus.ASKED:
+        await callback.answer(_("This check-in is already answered or closed."), show_alert=True)
+        return
+    await callback.answer()
+    await dialog_manager.start(
+        CheckIns.feeling, data={"check_in": check_in.id}, mode=StartMode.RESET_STACK
+    )
+
+
 def build_router() -> Router:
     router = Router(name="returnee_money")
     router.message.filter(HasRole(Role.RETURNEE))
     router.message.register(open_receipt, Command("receipt"))
     router.callback_query.filter(HasRole(Role.RETURNEE))
     router.callback_query.register(answer_pressed, AnswerPress.filter())
+    router.callback_query.register(checkin_pressed, CheckInPress.filter())
     router.callback_query.register(
         received_pressed,
         PayoutPress.filter(F.action != "paid"),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.strategy_options import _AbstractLoad
 
 from bot.languages import is_known_language, normalise
-from bot.services import audit, programmes
+from bot.services import audit, checkins, programmes
 from bot.services.budget import programme_code
 from bot.services.consent import has_consent
 from bot.services.errors import NotFound, RuleViolation
@@ -62,6 +62,8 @@ async def add_case(
     audit.record(session, "case.added", case_id=case.id, office_id=office.id)
     # A programme and a return date are all the allowance plan needs: it is there from the start.
     await programmes.plan(session, case)
+    # The check-ins too: asked only once the returnee has agreed (bot/services/checkins.py).
+    await checkins.plan(session, case)
     return case
 
 
@@ -148,6 +150,16 @@ async def list_cases(session: AsyncSession, office_code: str | None = None) -> l
         )
         for case in await session.scalars(query)
     ]
+
+
+async def set_return_date(session: AsyncSession, code: str, return_date: date) -> Case:
+    """The day the returnee came (or comes) home: the check-ins not yet asked move with it."""
+    case = await get_case(session, code)
+    case.return_date = return_date
+    audit.record(session, "case.return_date_set", case_id=case.id, office_id=case.office_id)
+    await checkins.plan(session, case)
+    await programmes.plan(session, case)
+    return case
 
 
 async def set_programme(session: AsyncSession, code: str, programme: str) -> Case:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.services import audit, relay
+from bot.services.outbox import Mention
 from storage.models import Case, Office, OfficeInbox, OutboxKind, Person, Role
 
 
@@ -127,3 +128,21 @@ async def close(session: AsyncSession, case: Case, by: Person) -> None:
         session, "case.topic_closed", actor_id=by.id, case_id=case.id, office_id=case.office_id
     )
     await relay.topic_work(session, case, OutboxKind.CLOSE_TOPIC)
+
+
+async def alerted_staff(session: AsyncSession, case: Case) -> list[Mention]:
+    """Who the urgent alert names: the assigned staff member, or else all the office's staff."""
+    office_staff = list(
+        await session.scalars(
+            select(Person)
+            .where(Person.office_id == case.office_id, Person.role == Role.STAFF)
+            .order_by(Person.id)
+        )
+    )
+    # The assigned staff member if they are still on the office's staff; else everyone.
+    staff = [p for p in office_staff if p.id == case.assigned_staff_id] or office_staff
+    # Staff always have an admin-typed name; the id only stands in should one be missing.
+    return [
+        Mention(user_id=p.telegram_user_id, name=p.display_name or str(p.telegram_user_id))
+        for p in staff
+    ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.knowledge.base import DANGER_ENTRY, KnowledgeBase
@@ -17,8 +16,8 @@ from bot.knowledge.facts import Facts, Gettext, collect
 from bot.languages import laid_out_for
 from bot.services import audit, budget, ledger, relay
 from bot.services.cases import returnee_language
-from bot.services.outbox import Mention
-from storage.models import Case, KnowledgeMode, Office, Person, Role
+from bot.services.inbox import alerted_staff
+from storage.models import Case, KnowledgeMode, Office
 
 
 @dataclass(frozen=True)
@@ -70,24 +69,6 @@ async def facts_for(
         locale=locale,
         gettext=gettext,
     )
-
-
-async def alerted_staff(session: AsyncSession, case: Case) -> list[Mention]:
-    """Who the urgent alert names: the assigned staff member, or else all the office's staff."""
-    office_staff = list(
-        await session.scalars(
-            select(Person)
-            .where(Person.office_id == case.office_id, Person.role == Role.STAFF)
-            .order_by(Person.id)
-        )
-    )
-    # The assigned staff member if they are still on the office's staff; else everyone.
-    staff = [p for p in office_staff if p.id == case.assigned_staff_id] or office_staff
-    # Staff always have an admin-typed name; the id only stands in should one be missing.
-    return [
-        Mention(user_id=p.telegram_user_id, name=p.display_name or str(p.telegram_user_id))
-        for p in staff
-    ]
 
 
 async def alert_danger(

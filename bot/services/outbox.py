@@ -150,8 +150,9 @@ class Money(_Payload):
 class NewsButton(_Payload):
     """A button under a news message: what pressing it answers, and about which row."""
 
-    action: Literal["received", "not_received", "answer"]
-    target: int  # a payout's id (received, not received) or a receipt's id (answer)
+    action: Literal["received", "not_received", "answer", "checkin"]
+    # a payout's id (received, not received), a receipt's (answer) or a check-in's
+    target: int
 
 
 class NewsPayload(_Payload):
@@ -160,7 +161,7 @@ class NewsPayload(_Payload):
     forwarding. Words typed by staff (a question, a reason) travel in `note` as they are."""
 
     kind: Literal[OutboxKind.NEWS] = OutboxKind.NEWS
-    news: str  # a key of bot/delivery/texts/money.py NEWS
+    news: str  # a key of bot/delivery/texts/money.py NEWS or texts/checkins.py CHECKIN_NEWS
     language: str
     receipt: str | None = None  # R-<case>-<n>
     category: str | None = None

@@ -22,8 +22,7 @@ from bot.services import audit, ledger
 from bot.services.cases import case_by_id, returnee_language
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
-from bot.services.inbox import may_act
-from bot.services.knowledge import alerted_staff
+from bot.services.inbox import alerted_staff, may_act
 from bot.services.ledger import Balance, hold_case_money, receipt_code
 from bot.services.outbox import (
     Money,

@@ -48,3 +48,9 @@ class MovePress(CallbackData, prefix="mv"):
 
     line: int
     approve: bool
+
+
+class CheckInPress(CallbackData, prefix="ci"):
+    """The returnee opens a check-in to answer it."""
+
+    check_in: int

@@ -8,12 +8,13 @@ from decimal import Decimal
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 
+from bot.delivery.texts.checkins import CHECKIN_NEWS
 from bot.formatting import format_date, format_money
 from bot.knowledge.facts import CATEGORY_LABELS
 from bot.marks import N_
 from bot.services.ledger import Balance, receipt_code
 from bot.services.outbox import Money, NewsButton, NewsPayload, NoticeButton
-from bot.telegram.callbacks import AnswerPress, MovePress, PayoutPress, ReceiptPress
+from bot.telegram.callbacks import AnswerPress, CheckInPress, MovePress, PayoutPress, ReceiptPress
 from storage.models import Case, PaymentMethod, Receipt, ReceiptStatus
 
 RECEIPT_STATUS = {
@@ -94,7 +95,7 @@ def news_text(i18n: I18n, news: NewsPayload) -> str:
     reason = _(REJECTION_REASONS[news.reason]) if news.reason in REJECTION_REASONS else ""
     if news.note and news.news == "rejected":
         reason = f"{reason}. {news.note}" if reason else news.note
-    text = _(NEWS[news.news]).format(
+    text = _(NEWS.get(news.news) or CHECKIN_NEWS[news.news]).format(
         receipt=news.receipt or "",
         category=category,
         amount=_money(news.amount, locale),
@@ -113,6 +114,7 @@ def news_keyboard(i18n: I18n, news: NewsPayload) -> InlineKeyboardMarkup | None:
         "received": N_("✅ Received"),
         "not_received": N_("⚠️ Not received"),
         "answer": N_("Answer"),
+        "checkin": N_("Answer now"),
     }
     buttons = [_news_button(i18n, news.language, labels[b.action], b) for b in news.buttons]
     return InlineKeyboardMarkup(inline_keyboard=[buttons]) if buttons else None
@@ -121,6 +123,8 @@ def news_keyboard(i18n: I18n, news: NewsPayload) -> InlineKeyboardMarkup | None:
 def _news_button(i18n: I18n, locale: str, label: str, button: NewsButton) -> InlineKeyboardButton:
     if button.action == "answer":
         data = AnswerPress(receipt=button.target).pack()
+    elif button.action == "checkin":
+        data = CheckInPress(check_in=button.target).pack()
     else:
         data = PayoutPress(payout=button.target, action=button.action).pack()
     return InlineKeyboardButton(text=i18n.gettext(label, locale=locale), callback_data=data)

@@ -8,6 +8,7 @@ from typing import Any
 from aiogram.utils.i18n import I18n
 
 from bot.delivery.split import utf16_length
+from bot.delivery.texts.checkins import ANSWER_LABELS
 from bot.formatting import format_date
 from bot.i18n import N_
 from bot.languages import SHIPPED_LANGUAGES
@@ -64,6 +65,17 @@ NOTICES = {
     "reallocation_requested": N_(
         "🔁 The returnee asks to move {amount} from {from_category} to {category}."
     ),
+    "checkin_alert": N_(
+        "🚨 Check-in {month}: the returnee answered {answer}. Please contact them today."
+    ),
+    "checkin_missed": N_(
+        "📭 Check-in {month} was not answered within ten days, after two reminders."
+    ),
+    "checkin_summary": N_(
+        "📋 Check-in {month}, answered.\nHow they are: {feeling}\nSafe: {safe}\n"
+        "Housing: {housing}\nWork, school or business: {activity}\nMoney this month: {money}\n"
+        "Wants contact: {contact}\nAnything else: {note}"
+    ),
     "message_refused": N_(
         "⚠️ Telegram refused this message, so it was not delivered; please send it again in "
         "another way."
@@ -103,6 +115,13 @@ def topic_name(case: Case) -> str:
 def notice_text(i18n: I18n, locale: str, key: str, values: dict[str, Any]) -> str:
     if values.get("kind") in CONTENT_KINDS:
         values = {**values, "kind": i18n.gettext(CONTENT_KINDS[values["kind"]], locale=locale)}
+    # A check-in's answers travel as keys ("safe.no") and are worded in the reader's language.
+    values = {
+        name: i18n.gettext(ANSWER_LABELS[value], locale=locale)
+        if isinstance(value, str) and value in ANSWER_LABELS
+        else value
+        for name, value in values.items()
+    }
     return i18n.gettext(NOTICES[key], locale=locale).format(**values)
 
 

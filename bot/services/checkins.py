@@ -1,0 +1,314 @@
+"""Monthly check-ins after return: planned as rows, asked when due, reminded, acted on.
+
+International guidelines (../shared/domain.md): ask monthly for the first three months, then
+twice more at three-month intervals, and stop after a year. Each check-in is a row; the sweep
+(bot/scheduled.py) claims what is due with a conditional update, in the same transaction that
+queues the message, so two processes never ask the same one and a crash loses none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.services import audit
+from bot.services.checkin_times import schedule, send_moment
+from bot.services.clock import as_utc
+from bot.services.consent import has_consent
+from bot.services.inbox import alerted_staff
+from bot.services.outbox import NewsButton, NewsPayload, NoticePayload, queue
+from storage.models import (
+    Case,
+    CaseStatus,
+    CheckIn,
+    CheckInStatus,
+    Destination,
+    Direction,
+    Person,
+)
+
+MONTHS = (1, 2, 3, 6, 9)
+REMIND_AFTER_DAYS = (3, 7)
+MISSED_AFTER_DAYS = 10
+BATCH = 200
+
+# Each question, its answers (the first of a question's answers listed is the good one), and
+# which answers raise an alert in the topic.
+QUESTIONS: dict[str, tuple[str, ...]] = {
+    "feeling": ("good", "so_so", "bad"),
+    "safe": ("yes", "no", "talk"),
+    "housing": ("fine", "problems", "none"),
+    "activity": ("going_well", "difficult", "not_started"),
+    "money": ("yes", "partly", "no", "none_planned"),
+    "contact": ("no", "yes"),
+}
+ALERTING = {("safe", "no"), ("safe", "talk"), ("money", "no"), ("money", "partly")}
+NOTE_LIMIT = 1000
+
+
+async def case_by_id(session: AsyncSession, case_id: int) -> Case:
+    """The case with what asking needs: its office, consents and returnee. (Loaded here, not
+    through bot/services/cases.py, which plans check-ins when a case is added.)"""
+    case = await session.get(
+        Case,
+        case_id,
+        options=[
+            selectinload(Case.office),
+            selectinload(Case.consents),
+            selectinload(Case.returnee),
+        ],
+    )
+    assert case is not None
+    return case
+
+
+def returnee_language(case: Case) -> str:
+    return (case.returnee.language if case.returnee else None) or case.language
+
+
+def _office_holidays(case: Case) -> set[date]:
+    return {date.fromisoformat(day) for day in case.office.holidays}
+
+
+def _eligible(case: Case) -> bool:
+    return (
+        case.return_date is not None
+        and case.returnee_id is not None
+        and case.status not in (CaseStatus.CLOSED, CaseStatus.DROPPED_OUT)
+        and has_consent(case)
+    )
+
+
+async def plan(session: AsyncSession, case: Case, months: Sequence[int] = MONTHS) -> int:
+    """Rows for the case's check-ins from its return date; those not yet asked move with a
+    changed return date. Returns how many are planned or moved."""
+    if case.return_date is None:
+        return 0
+    existing = {
+        row.month: row
+        for row in await session.scalars(select(CheckIn).where(CheckIn.case_id == case.id))
+    }
+    holidays = _office_holidays(case)
+    changed = 0
+    for month, day in zip(sorted(set(months)), schedule(case.return_date, months), strict=True):
+        due = send_moment(day, timezone=case.office.timezone, holidays=holidays, spread_key=case.id)
+        row = existing.get(month)
+        if row is None:
+            session.add(CheckIn(case_id=case.id, month=month, due_at=due, reminders=0))
+            changed += 1
+        elif row.status is CheckInStatus.SCHEDULED and row.due_at != due:
+            row.due_at = due
+            changed += 1
+    if changed:
+        audit.record(session, "checkins.planned", case_id=case.id)
+    return changed
+
+
+async def cancel(session: AsyncSession, case: Case) -> None:
+    """A closed case, or one whose returnee withdrew consent, is asked nothing more."""
+    await session.execute(
+        update(CheckIn)
+        .where(
+            CheckIn.case_id == case.id,
+            CheckIn.status.in_((CheckInStatus.SCHEDULED, CheckInStatus.ASKED)),
+        )
+        .values(status=CheckInStatus.CANCELLED)
+    )
+
+
+async def _claim(
+    session: AsyncSession, check_in_id: int, frm: CheckInStatus, to: CheckInStatus, **values: object
+) -> bool:
+    done = await session.execute(
+        update(CheckIn)
+        .where(CheckIn.id == check_in_id, CheckIn.status == frm)
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def _due(session: AsyncSession, *conditions: object) -> list[int]:
+    """Ids of rows that match, oldest first; on PostgreSQL rows another sweep holds are
+    passed over (SKIP LOCKED), and the conditional update settles any race on SQLite."""
+    query = select(CheckIn.id).where(*conditions).order_by(CheckIn.due_at).limit(BATCH)  # type: ignore[arg-type]
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(await session.scalars(query))
+
+
+async def ask_due(session: AsyncSession, now: datetime) -> int:
+    """Queue the check-ins due at `now`, a batch at most; each is claimed once. Returns how
+    many were claimed (asked, or cancelled for a case that may no longer be asked)."""
+    claimed = 0
+    for check_in_id in await _due(
+        session, CheckIn.status == CheckInStatus.SCHEDULED, CheckIn.due_at <= now
+    ):
+        if not await _claim(
+            session, check_in_id, CheckInStatus.SCHEDULED, CheckInStatus.ASKED, asked_at=now
+        ):
+            continue
+        claimed += 1
+        check_in = await session.get(CheckIn, check_in_id, populate_existing=True)
+        assert check_in is not None
+        case = await case_by_id(session, check_in.case_id)
+        if not _eligible(case) or case.returnee is None:
+            check_in.status = CheckInStatus.CANCELLED
+            continue
+        await _ask(session, case, case.returnee, check_in, "checkin")
+        audit.record(session, "checkin.asked", case_id=case.id)
+    return claimed
+
+
+async def _ask(
+    session: AsyncSession, case: Case, returnee: Person, check_in: CheckIn, news: str
+) -> None:
+    await queue(
+        session,
+        case,
+        NewsPayload(
+            news=news,
+            language=returnee_language(case),
+            buttons=[NewsButton(action="checkin", target=check_in.id)],
+        ),
+        destination=Destination.PRIVATE,
+        direction=Direction.TO_RETURNEE,
+        author=None,
+        chat_id=returnee.telegram_user_id,
+    )
+
+
+async def remind_or_miss(session: AsyncSession, now: datetime) -> int:
+    """Reminders 3 and 7 days after asking; after 10 days the check-in is missed and the
+    topic is told. Each step is claimed by a conditional update, so it happens once."""
+    done = 0
+    for check_in_id in await _due(
+        session,
+        CheckIn.status == CheckInStatus.ASKED,
+        CheckIn.asked_at <= now - timedelta(days=REMIND_AFTER_DAYS[0]),
+    ):
+        check_in = await session.get(CheckIn, check_in_id, populate_existing=True)
+        assert check_in is not None
+        assert check_in.asked_at is not None
+        waited = now - as_utc(check_in.asked_at)
+        case = await case_by_id(session, check_in.case_id)
+        if waited >= timedelta(days=MISSED_AFTER_DAYS):
+            if await _claim(session, check_in.id, CheckInStatus.ASKED, CheckInStatus.MISSED):
+                await _topic(session, case, "checkin_missed", month=str(check_in.month))
+                audit.record(session, "checkin.missed", case_id=case.id)
+                done += 1
+            continue
+        due_reminders = sum(waited >= timedelta(days=d) for d in REMIND_AFTER_DAYS)
+        if check_in.reminders >= due_reminders or case.returnee is None:
+            continue
+        reminded = await session.execute(
+            update(CheckIn)
+            .where(CheckIn.id == check_in.id, CheckIn.reminders == check_in.reminders)
+            .values(reminders=due_reminders)
+            .execution_options(synchronize_session=False)
+        )
+        if reminded.rowcount == 1:  # type: ignore[attr-defined]
+            await _ask(session, case, case.returnee, check_in, "checkin_reminder")
+            done += 1
+    return done
+
+
+async def _topic(session: AsyncSession, case: Case, key: str, **values: str) -> None:
+    mentions = await alerted_staff(session, case) if key == "checkin_alert" else []
+    await queue(
+        session,
+        case,
+        NoticePayload(notice=key, values=dict(values), mentions=mentions),
+        destination=Destination.TOPIC,
+        direction=Direction.OFFICE_NOTICE,
+        author=None,
+    )
+
+
+@dataclass(frozen=True)
+class Answered:
+    """What an answer led to: an alert in the topic, the safety answer for the returnee."""
+
+    alert: bool = False
+    safety: bool = False
+
+
+async def answer(
+    session: AsyncSession, check_in_id: int, returnee: Person, question: str, value: str
+) -> Answered:
+    """One answer, kept at once (a returnee who stops half-way has said what they said); an
+    alarming one alerts the office now, not at the end."""
+    check_in, case = await _own(session, check_in_id, returnee)
+    if question not in QUESTIONS or value not in QUESTIONS[question]:
+        raise ValueError("not an answer to a check-in question")
+    setattr(check_in, question, value)
+    alert = (question, value) in ALERTING
+    if question == "feeling" and value == "bad":
+        alert = await _bad_before(session, check_in)
+    if alert:
+        await _topic(
+            session, case, "checkin_alert", month=str(check_in.month), answer=f"{question}.{value}"
+        )
+        audit.record(session, "checkin.alert", actor_id=returnee.id, case_id=case.id)
+    return Answered(alert=alert, safety=question == "safe" and value in ("no", "talk"))
+
+
+async def _bad_before(session: AsyncSession, check_in: CheckIn) -> bool:
+    """ "Bad" twice in a row: the case's previous answered check-in said bad too."""
+    previous = await session.scalar(
+        select(CheckIn.feeling)
+        .where(
+            CheckIn.case_id == check_in.case_id,
+            CheckIn.month < check_in.month,
+            CheckIn.status == CheckInStatus.ANSWERED,
+        )
+        .order_by(CheckIn.month.desc())
+        .limit(1)
+    )
+    return previous == "bad"
+
+
+async def finish(
+    session: AsyncSession, check_in_id: int, returnee: Person, note: str | None, now: datetime
+) -> CheckIn:
+    """The returnee is done: the answers are final and a short summary goes to the topic."""
+    check_in, case = await _own(session, check_in_id, returnee)
+    if note:
+        check_in.note = " ".join(note.split())[:NOTE_LIMIT]
+    if not await _claim(
+        session, check_in.id, CheckInStatus.ASKED, CheckInStatus.ANSWERED, answered_at=now
+    ):
+        raise ValueError("this check-in is not waiting for an answer")
+    await _topic(
+        session,
+        case,
+        "checkin_summary",
+        month=str(check_in.month),
+        **{q: f"{q}.{getattr(check_in, q)}" if getattr(check_in, q) else "-" for q in QUESTIONS},
+        note=check_in.note or "-",
+    )
+    audit.record(session, "checkin.answered", actor_id=returnee.id, case_id=case.id)
+    return check_in
+
+
+async def _own(session: AsyncSession, check_in_id: int, returnee: Person) -> tuple[CheckIn, Case]:
+    check_in = await session.get(CheckIn, check_in_id)
+    if check_in is None or check_in.status is not CheckInStatus.ASKED:
+        raise ValueError("this check-in is not waiting for an answer")
+    case = await case_by_id(session, check_in.case_id)
+    if case.returnee_id != returnee.id:
+        raise ValueError("not this returnee's check-in")
+    return check_in, case
+
+
+async def schedule_of(session: AsyncSession, case: Case) -> list[CheckIn]:
+    return list(
+        await session.scalars(
+            select(CheckIn).where(CheckIn.case_id == case.id).order_by(CheckIn.month)
+        )
+    )
