@@ -1,0 +1,273 @@
+"""Monthly check-ins (issue 11): planned from the return date, asked when the test's clock says
+they are due, answered through the fake Bot API, and acted on in the case's topic."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import create_app
+from bot.delivery.texts.checkins import ANSWER_LABELS, CHECKIN_NEWS, QUESTION_TEXTS
+from bot.delivery.texts.staff import NOTICES
+from bot.scheduled import Sweeps
+from bot.services import cases, checkins, invites, people
+from bot.services.consent import give_consent
+from storage.models import CheckIn, CheckInStatus, OutboxItem, OutboxKind
+from tests.conftest import RunningBot, make_settings
+from tests.test_inbox import GROUP, relayed
+from tests.world import office_with_case
+
+RETURN = date(2026, 10, 1)
+
+
+async def returnee_case(bot: RunningBot, language: str = "en", *, consent: bool = True) -> None:
+    """Office RO (Bucharest) with staff Ana; case RO-0007 returned on 1 October 2026; its
+    returnee 501 reads `language` and agreed (or not)."""
+    async with bot.session() as session:
+        await office_with_case(session)
+        await people.add_staff(session, office_code="RO", telegram_user_id=111, name="Ana")
+        issued = await invites.invite_returnee(session, case_code="RO-0007", ttl_days=1)
+        joined = await invites.redeem(session, token=issued.token, telegram_user_id=501)
+        joined.person.language = language
+        if consent:
+            give_consent(session, joined.case, joined.person, language=language)
+        await session.commit()
+
+
+async def in_topic(bot: RunningBot, mark: int, first: str) -> object:
+    """The next message in the staff group that starts with `first` (the card may come first)."""
+    return await bot.api.wait_for(
+        lambda c: (
+            c.method == "sendMessage" and c.get("chat_id") == GROUP and c["text"].startswith(first)
+        ),
+        after=mark,
+    )
+
+
+async def schedule(bot: RunningBot) -> list[CheckIn]:
+    async with bot.session() as session:
+        return list(await session.scalars(select(CheckIn).order_by(CheckIn.month)))
+
+
+def tr(bot: RunningBot, msgid: str, locale: str) -> str:
+    return bot.app.i18n.gettext(msgid, locale=locale)
+
+
+async def test_a_case_gets_five_check_ins_in_office_daytime_and_a_new_return_date_moves_them(
+    running_bot,
+):
+    bot = running_bot
+    await returnee_case(bot)
+    rows = await schedule(bot)
+    assert [r.month for r in rows] == [1, 2, 3, 6, 9]
+    bucharest = ZoneInfo("Europe/Bucharest")
+    local = [r.due_at.replace(tzinfo=UTC).astimezone(bucharest) for r in rows]
+    assert [d.date() for d in local] == [
+        date(2026, 11, 1),
+        date(2026, 12, 1),
+        date(2027, 1, 1),
+        date(2027, 4, 1),
+        date(2027, 7, 1),
+    ]
+    assert all(10 <= d.hour < 12 for d in local)  # 10:00 and a spread of up to two hours
+    async with bot.session() as session:
+        await cases.set_return_date(session, "RO-0007", date(2026, 11, 15))
+        await session.commit()
+    moved = await schedule(bot)
+    assert [m.due_at.replace(tzinfo=UTC).astimezone(bucharest).date() for m in moved] == [
+        date(2026, 12, 15),
+        date(2027, 1, 15),
+        date(2027, 2, 15),
+        date(2027, 5, 15),
+        date(2027, 8, 15),
+    ]
+    # The office's holiday moves the one check-in that falls on it to the next day.
+    async with bot.session() as session:
+        from bot.services import offices
+
+        await offices.update_office(session, "RO", holidays=[date(2027, 1, 15)])
+        await cases.set_return_date(session, "RO-0007", date(2026, 11, 15))
+        await session.commit()
+    again = await schedule(bot)
+    assert again[1].due_at.replace(tzinfo=UTC).astimezone(bucharest).date() == date(2027, 1, 16)
+
+
+async def answer_check_in(bot: RunningBot, locale: str, picks: dict[str, str | None]) -> None:
+    """Maria opens the check-in and answers each question (None: skip)."""
+    maria = bot.user(501)
+    await maria.press(tr(bot, "Answer now", locale))
+    for question in checkins.QUESTIONS:
+        assert maria.last_text() == tr(bot, QUESTION_TEXTS[question], locale)
+        choice = picks.get(question)
+        label = (
+            tr(bot, ANSWER_LABELS[f"{question}.{choice}"], locale)
+            if choice
+            else tr(bot, "Skip", locale)
+        )
+        await maria.press(label)
+
+
+@pytest.mark.parametrize("locale", ["en", "ar", "ro"])
+async def test_a_due_check_in_is_asked_answered_and_summed_up_in_the_topic(running_bot, locale):
+    bot = running_bot
+    await returnee_case(bot, locale)
+    api, maria = bot.api, bot.user(501)
+    first = (await schedule(bot))[0]
+    mark = len(api.calls)
+    assert await bot.app.sweeps.sweep(now=first.due_at.replace(tzinfo=UTC)) == 1
+    asked = await relayed(api, "sendMessage", 501, mark)
+    assert asked["text"] == tr(bot, CHECKIN_NEWS["checkin"], locale)
+    assert asked["protect_content"] is True
+    await answer_check_in(
+        bot, locale, {"feeling": "good", "safe": "yes", "housing": None, "money": "yes"}
+    )
+    mark = len(api.calls)
+    await maria.send("The shop opened last week")
+    assert maria.last_text() == tr(bot, "Thank you. Your answers have reached your office.", locale)
+    summary = await in_topic(bot, mark, "📋")
+    expected = tr(bot, NOTICES["checkin_summary"], "ro").format(
+        month=1,
+        feeling=tr(bot, "Good", "ro"),
+        safe=tr(bot, "Yes, I feel safe", "ro"),
+        housing="-",
+        activity="-",
+        money=tr(bot, "Yes", "ro"),
+        contact="-",
+        note="The shop opened last week",
+    )
+    assert summary["text"] == expected
+    rows = await schedule(bot)
+    assert rows[0].status is CheckInStatus.ANSWERED
+    assert (rows[0].feeling, rows[0].safe, rows[0].housing) == ("good", "yes", None)
+    assert not api.violations
+
+
+async def test_not_feeling_safe_brings_the_safety_answer_at_once_and_alerts_the_staff(
+    running_bot,
+):
+    bot = running_bot
+    await returnee_case(bot)
+    async with bot.session() as session:
+        from bot.services import offices
+
+        await offices.update_office(session, "RO", emergency_contact="+40 21 000 0000 (24 h)")
+        await session.commit()
+    api, maria = bot.api, bot.user(501)
+    first = (await schedule(bot))[0]
+    await bot.app.sweeps.sweep(now=first.due_at.replace(tzinfo=UTC))
+    await bot.settled()
+    await maria.press("Answer now")
+    await maria.press("Good")
+    mark = len(api.calls)
+    await maria.press("No, I do not feel safe")
+    safety = await relayed(api, "sendMessage", 501, mark)
+    assert "+40 21 000 0000 (24 h)" in safety["text"]
+    alert = await in_topic(bot, mark, "🚨")
+    assert tr(bot, "No, I do not feel safe", "ro") in alert["text"]
+    assert [e["user"]["id"] for e in alert.get("entities", []) if "user" in e] == [111]
+    # She stops there: what she said stays said, and the alert was not waiting for the end.
+    rows = await schedule(bot)
+    assert rows[0].safe == "no"
+
+
+async def test_feeling_bad_twice_in_a_row_alerts_and_once_does_not(running_bot):
+    bot = running_bot
+    await returnee_case(bot)
+    api = bot.api
+    rows = await schedule(bot)
+    for number, row in enumerate(rows[:2]):
+        await bot.app.sweeps.sweep(now=row.due_at.replace(tzinfo=UTC))
+        await bot.settled()
+        mark = len(api.calls)
+        await answer_check_in(bot, "en", {"feeling": "bad"})
+        await bot.user(501).press("Nothing more")
+        await bot.settled()
+        alerts = [
+            c
+            for c in api.calls[mark:]
+            if c.method == "sendMessage"
+            and c.get("chat_id") == GROUP
+            and c["text"].startswith("🚨")
+        ]
+        assert len(alerts) == number  # none the first time, one the second
+
+
+async def test_no_answer_is_reminded_twice_then_missed_and_the_topic_told(running_bot):
+    bot = running_bot
+    await returnee_case(bot)
+    api = bot.api
+    first = (await schedule(bot))[0]
+    asked_at = first.due_at.replace(tzinfo=UTC)
+    await bot.app.sweeps.sweep(now=asked_at)
+    for days in (1, 3, 4, 7, 8):
+        await bot.app.sweeps.sweep(now=asked_at + timedelta(days=days))
+    await bot.settled()
+    reminders = [
+        c
+        for c in api.calls_to("sendMessage", chat_id=501)
+        if c["text"] == tr(bot, CHECKIN_NEWS["checkin_reminder"], "en")
+    ]
+    assert len(reminders) == 2  # after 3 and after 7 days, each once
+    mark = len(api.calls)
+    await bot.app.sweeps.sweep(now=asked_at + timedelta(days=10))
+    await bot.app.sweeps.sweep(now=asked_at + timedelta(days=11))
+    missed = await in_topic(bot, mark, "📭")
+    assert missed["text"] == tr(bot, NOTICES["checkin_missed"], "ro").format(month=1)
+    await bot.settled()
+    told = [c for c in api.calls[mark:] if c.method == "sendMessage" and "📭" in c["text"]]
+    assert len(told) == 1
+    assert (await schedule(bot))[0].status is CheckInStatus.MISSED
+
+
+async def test_a_returnee_who_has_not_agreed_is_asked_nothing(running_bot):
+    bot = running_bot
+    await returnee_case(bot, consent=False)
+    first = (await schedule(bot))[0]
+    await bot.app.sweeps.sweep(now=first.due_at.replace(tzinfo=UTC))
+    await bot.settled()
+    assert not [c for c in bot.api.calls_to("sendMessage", chat_id=501)]
+    assert (await schedule(bot))[0].status is CheckInStatus.CANCELLED
+
+
+async def test_two_sweepers_on_postgresql_ask_each_check_in_exactly_once(fake_api, postgres_url):
+    """Two processes' sweeps claim from the same table at the same moment."""
+    bot = RunningBot(create_app(make_settings(fake_api, postgres_url)), fake_api)
+    await bot.start()
+    try:
+        async with bot.session() as session:
+            await office_with_case(session)
+            for n in range(60):
+                code = f"RO-{n + 100:04d}"
+                await cases.add_case(
+                    session, office_code="RO", code=code, language="ro", return_date=RETURN
+                )
+                issued = await invites.invite_returnee(session, case_code=code, ttl_days=1)
+                joined = await invites.redeem(
+                    session, token=issued.token, telegram_user_id=700_000 + n
+                )
+                give_consent(session, joined.case, joined.person, language="ro")
+            await session.commit()
+        now = datetime(2027, 8, 1, tzinfo=UTC)  # every check-in of every case is due
+        second = Sweeps(bot.app.sessionmaker, bot.app.sender, every_seconds=0)
+        counts = await asyncio.gather(bot.app.sweeps.sweep(now=now), second.sweep(now=now))
+        async with bot.session() as session:
+            asked = await session.scalar(
+                select(func.count())
+                .select_from(CheckIn)
+                .where(CheckIn.status == CheckInStatus.ASKED)
+            )
+            news = await session.scalar(
+                select(func.count())
+                .select_from(OutboxItem)
+                .where(OutboxItem.kind == OutboxKind.NEWS)
+            )
+        assert asked == 60 * 5
+        assert news == 60 * 5  # one message per check-in, whichever sweep claimed it
+        # Claimed: those asked, and the five of RO-0007, whose returnee never joined, cancelled.
+        assert sum(counts) == 60 * 5 + 5
+    finally:
+        await bot.stop()
