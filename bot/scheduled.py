@@ -83,6 +83,7 @@ class Sweeps:
                 if asked < checkins.BATCH:
                     break
             done += await checkins.remind_or_miss(session, moment)
+            done += await checkins.repeat_alerts(session, moment)
             done += await receipts.tell_overdue(session, moment)
             await session.commit()
         if done:

@@ -12,14 +12,17 @@ from aiogram_dialog.widgets.text import Format
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.formatting import format_date
+from bot.services import checkins
 from bot.services import knowledge as knowledge_service
 from bot.services.cases import case_of_returnee
 from bot.services.consent import current_consent
+from bot.services.unit_of_work import UnitOfWork
 from dialogs.home import show_home
 from dialogs.money import money_getter
 from dialogs.onboarding import CONSENT_TEXT, consent_getter, language_getter, record_decision
 from dialogs.states import Knowledge, MainMenu, Reallocation, Receipts
 from dialogs.widgets import Tr, change_language, language_picker
+from storage.models import Person
 
 __all__ = ["main_menu_dialog"]
 
@@ -74,6 +77,31 @@ async def on_agree(callback: CallbackQuery, _: Button, manager: DialogManager) -
     await manager.switch_to(MainMenu.privacy)
 
 
+async def checkins_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
+    session: AsyncSession = dialog_manager.middleware_data["session"]
+    case = await case_of_returnee(session, dialog_manager.middleware_data["person"])
+    on = case is not None and case.checkins == checkins.ON
+    return {"checkins_on": on, "checkins_off": not on}
+
+
+async def _pause(manager: DialogManager, *, stop: bool) -> None:
+    session: AsyncSession = manager.middleware_data["session"]
+    work: UnitOfWork = manager.middleware_data["work"]
+    person: Person = manager.middleware_data["person"]
+    case = await case_of_returnee(session, person)
+    if case is not None and case.checkins == checkins.ON:
+        await checkins.pause(session, case, person, stop=stop)
+        await work.commit()
+
+
+async def on_pause(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:
+    await _pause(manager, stop=False)
+
+
+async def on_stop(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:
+    await _pause(manager, stop=True)
+
+
 def main_menu_dialog() -> Dialog:
     return Dialog(
         Window(
@@ -83,6 +111,7 @@ def main_menu_dialog() -> Dialog:
                 Start(Tr("Questions"), id="questions", state=Knowledge.topics),
                 SwitchTo(Tr("My money"), id="budget", state=MainMenu.budget),
                 Start(Tr("Send a receipt"), id="receipt", state=Receipts.category),
+                SwitchTo(Tr("Monthly check-ins"), id="checkins", state=MainMenu.checkins),
                 SwitchTo(Tr("Language"), id="language", state=MainMenu.language),
                 SwitchTo(Tr("Privacy"), id="privacy", state=MainMenu.privacy),
             ),
@@ -143,6 +172,23 @@ def main_menu_dialog() -> Dialog:
             SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
             state=MainMenu.budget,
             getter=money_getter,
+        ),
+        Window(
+            Tr(
+                "Your office asks how you are once a month for the first three months after "
+                "your return, then at six and nine months. You can pause or stop this.",
+                when="checkins_on",
+            ),
+            Tr(
+                "Monthly check-ins are paused. Your office will talk to you before they start "
+                "again.",
+                when="checkins_off",
+            ),
+            Button(Tr("Pause check-ins"), id="pause", on_click=on_pause, when="checkins_on"),
+            Button(Tr("Stop check-ins"), id="stop", on_click=on_stop, when="checkins_on"),
+            SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
+            state=MainMenu.checkins,
+            getter=checkins_getter,
         ),
         Window(
             Format("{answer}"),

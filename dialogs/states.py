@@ -16,6 +16,7 @@ class MainMenu(StatesGroup):
     not_ready = State()
     budget = State()
     money_rules = State()
+    checkins = State()
 
 
 class Knowledge(StatesGroup):

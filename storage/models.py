@@ -178,6 +178,8 @@ class Case(Base):
     closed_reply_on: Mapped[date | None] = mapped_column(Date)
     # The programme whose budget applies, e.g. "dk"; None until the admin sets it.
     programme: Mapped[str | None] = mapped_column(String(16))
+    # Monthly check-ins: "on", or "paused" / "stopped" by the returnee until staff resume them.
+    checkins: Mapped[str] = mapped_column(String(16), default="on", server_default="on")
 
     office: Mapped[Office] = relationship(back_populates="cases")
     returnee: Mapped[Person | None] = relationship(foreign_keys=[returnee_id])
@@ -580,7 +582,8 @@ class CheckInStatus(enum.StrEnum):
     ASKED = "asked"  # queued for the returnee; waits for the answer
     ANSWERED = "answered"
     MISSED = "missed"  # no answer within ten days
-    CANCELLED = "cancelled"  # the case closed, or consent was withdrawn
+    SKIPPED = "skipped"  # staff chose not to ask this one
+    CANCELLED = "cancelled"  # the case closed, consent withdrawn, or check-ins paused
 
 
 class CheckIn(Base):
@@ -614,3 +617,21 @@ class CheckIn(Base):
     money: Mapped[str | None] = mapped_column(String(16))
     contact: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class CheckInAlert(Base):
+    """An answer that needs a person: open until a staff member takes it; repeated once if
+    nobody has after one working day."""
+
+    __tablename__ = "check_in_alerts"
+    __table_args__ = (Index("ix_check_in_alerts_open", "taken_at", "repeat_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    check_in_id: Mapped[int] = mapped_column(ForeignKey("check_ins.id", ondelete="CASCADE"))
+    answer: Mapped[str] = mapped_column(String(32))  # "safe.no"
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    repeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    repeated: Mapped[bool] = mapped_column(Boolean, default=False)
+    taken_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

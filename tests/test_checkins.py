@@ -271,3 +271,129 @@ async def test_two_sweepers_on_postgresql_ask_each_check_in_exactly_once(fake_ap
         assert sum(counts) == 60 * 5 + 5
     finally:
         await bot.stop()
+
+
+async def ask_first(bot: RunningBot) -> CheckIn:
+    first = (await schedule(bot))[0]
+    await bot.app.sweeps.sweep(now=first.due_at.replace(tzinfo=UTC))
+    await bot.settled()
+    return first
+
+
+async def test_an_alert_stays_open_until_taken_and_is_repeated_once_after_a_working_day(
+    running_bot,
+):
+    bot = running_bot
+    await returnee_case(bot)
+    api, maria = bot.api, bot.user(501)
+    ana = bot.user(111, first_name="Ana", last_name="Ionescu", username="ana_iom")
+    first = await ask_first(bot)
+    await maria.press("Answer now")
+    await maria.press("Skip")
+    mark = len(api.calls)
+    await maria.press("I want to talk to someone")
+    alert = await in_topic(bot, mark, "🚨")
+    take = tr(bot, "🙋 I take it", "ro")
+    assert [b["text"] for row in alert["reply_markup"]["inline_keyboard"] for b in row] == [take]
+    assert first.month == 1
+    raised = datetime.now(UTC)  # the answer came now; its alert is repeated a working day later
+    # Nobody takes it: one working day later it is repeated, once.
+    mark = len(api.calls)
+    for days in (1, 2, 3, 4, 5):
+        await bot.app.sweeps.sweep(now=raised + timedelta(days=days, hours=1))
+    await bot.settled()
+    repeated = [
+        c
+        for c in api.calls[mark:]
+        if c.method == "sendMessage" and c.get("chat_id") == GROUP and "🚨" in c["text"]
+    ]
+    assert len(repeated) == 1
+    # Ana takes it: the button goes and the topic says who has it.
+    from tests.test_receipts import press_in_group
+
+    mark = len(api.calls)
+    await press_in_group(bot, ana, repeated[0].result["message_id"], take)
+    said = await bot.api.wait_for(
+        lambda c: c.method == "sendMessage" and c.get("chat_id") == GROUP, after=mark
+    )
+    assert said["text"] == tr(bot, "{name} takes this alert.", "ro").format(name="Ana")
+    async with bot.session() as session:
+        from storage.models import CheckInAlert
+
+        taken = await session.scalar(select(CheckInAlert))
+    assert taken.taken_at is not None
+
+
+async def test_the_returnee_pauses_check_ins_and_staff_resume_them(running_bot):
+    bot = running_bot
+    await returnee_case(bot)
+    api, maria = bot.api, bot.user(501)
+    ana = bot.user(111, first_name="Ana", last_name="Ionescu", username="ana_iom")
+    await maria.send("/menu")
+    await maria.press("Monthly check-ins")
+    mark = len(api.calls)
+    await maria.press("Pause check-ins")
+    paused = await in_topic(bot, mark, "⏸️")
+    thread = paused["message_thread_id"]
+    assert maria.last_text().startswith("Monthly check-ins are paused.")
+    rows = await schedule(bot)
+    await bot.app.sweeps.sweep(now=rows[0].due_at.replace(tzinfo=UTC))
+    await bot.settled()
+    assert not [c for c in api.calls[mark:] if c.get("chat_id") == 501 and "👋" in c["text"]]
+    mark = len(api.calls)
+    await ana.send("/checkins resume", group=GROUP, topic=thread)
+    await in_topic(bot, mark, tr(bot, "Check-ins resumed.", "ro"))
+    async with bot.session() as session:
+        case = await cases.get_case(session, "RO-0007")
+    assert case.checkins == "on"
+    # The one due while paused stays cancelled; the ones ahead are asked as planned.
+    later = await schedule(bot)
+    assert later[0].status is CheckInStatus.CANCELLED
+    assert all(r.status is CheckInStatus.SCHEDULED for r in later[1:])
+
+
+async def test_staff_see_the_schedule_and_ask_one_now_skip_one_and_move_one(running_bot):
+    bot = running_bot
+    await returnee_case(bot)
+    api = bot.api
+    ana = bot.user(111, first_name="Ana", last_name="Ionescu", username="ana_iom")
+    await bot.user(501).send("Hello")
+    thread = (await relayed(api, "copyMessage", GROUP))["message_thread_id"]
+    mark = len(api.calls)
+    await ana.send("/checkins", group=GROUP, topic=thread)
+    listing = await in_topic(bot, mark, tr(bot, "Check-ins of {case}", "ro").format(case="RO-0007"))
+    assert len(listing["text"].splitlines()) == 6  # the title and five check-ins
+    from tests.test_receipts import press_in_group
+
+    await press_in_group(
+        bot, ana, listing.result["message_id"], tr(bot, "Skip: {month}", "ro").format(month=2)
+    )
+    await press_in_group(
+        bot, ana, listing.result["message_id"], tr(bot, "Ask now: {month}", "ro").format(month=3)
+    )
+    mark = len(api.calls)
+    await ana.send("/checkins move 6 2027-05-20", group=GROUP, topic=thread)
+    await in_topic(bot, mark, tr(bot, "Check-in moved.", "ro"))
+    rows = {r.month: r for r in await schedule(bot)}
+    assert rows[2].status is CheckInStatus.SKIPPED
+    assert rows[3].due_at.replace(tzinfo=UTC) <= datetime.now(UTC) + timedelta(hours=14)
+    bucharest = ZoneInfo("Europe/Bucharest")
+    assert rows[6].due_at.replace(tzinfo=UTC).astimezone(bucharest).date() == date(2027, 5, 20)
+    mark = len(api.calls)
+    await ana.send("/checkins move 9 2028-01-01", group=GROUP, topic=thread)  # past a year
+    refused = await in_topic(bot, mark, tr(bot, "Not done. Write /checkins move", "ro")[:8])
+    assert "/checkins move 2 2027-01-20" in refused["text"]
+
+
+async def test_a_returnee_who_blocked_the_bot_is_marked_unreachable_and_the_topic_told(
+    running_bot,
+):
+    bot = running_bot
+    await returnee_case(bot)
+    bot.api.blocked.add(501)
+    mark = len(bot.api.calls)
+    await ask_first(bot)
+    await in_topic(bot, mark, "⚠️")
+    async with bot.session() as session:
+        case = await cases.get_case(session, "RO-0007")
+    assert case.unreachable is True

@@ -58,6 +58,7 @@ async def test_onboarding_in_every_language(running_bot, language):
             "Questions",
             "My money",
             "Send a receipt",
+            "Monthly check-ins",
             "Language",
             "Privacy",
         )

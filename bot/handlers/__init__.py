@@ -9,6 +9,7 @@ from bot.handlers import (
     returnee,
     returnee_money,
     staff,
+    staff_checkins,
     staff_inbox,
     staff_money,
     start,
@@ -31,6 +32,10 @@ def build_router() -> Router:
         unknown.build_router(),
     )
     router.include_routers(
-        errors.build_router(), private, staff_money.build_router(), staff_inbox.build_router()
+        errors.build_router(),
+        private,
+        staff_money.build_router(),
+        staff_checkins.build_router(),
+        staff_inbox.build_router(),
     )
     return router

@@ -17,15 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.services import audit
-from bot.services.checkin_times import schedule, send_moment
-from bot.services.clock import as_utc
+from bot.services.checkin_times import next_allowed, schedule, send_moment, working_day_after
+from bot.services.clock import as_utc, utcnow
 from bot.services.consent import has_consent
-from bot.services.inbox import alerted_staff
-from bot.services.outbox import NewsButton, NewsPayload, NoticePayload, queue
+from bot.services.errors import RuleViolation
+from bot.services.inbox import alerted_staff, may_act
+from bot.services.outbox import NewsButton, NewsPayload, NoticeButton, NoticePayload, queue
 from storage.models import (
     Case,
     CaseStatus,
     CheckIn,
+    CheckInAlert,
     CheckInStatus,
     Destination,
     Direction,
@@ -33,6 +35,7 @@ from storage.models import (
 )
 
 MONTHS = (1, 2, 3, 6, 9)
+ON, PAUSED, STOPPED = "on", "paused", "stopped"
 REMIND_AFTER_DAYS = (3, 7)
 MISSED_AFTER_DAYS = 10
 BATCH = 200
@@ -81,6 +84,7 @@ def _eligible(case: Case) -> bool:
         and case.returnee_id is not None
         and case.status not in (CaseStatus.CLOSED, CaseStatus.DROPPED_OUT)
         and has_consent(case)
+        and case.checkins == ON
     )
 
 
@@ -219,15 +223,163 @@ async def remind_or_miss(session: AsyncSession, now: datetime) -> int:
 
 
 async def _topic(session: AsyncSession, case: Case, key: str, **values: str) -> None:
-    mentions = await alerted_staff(session, case) if key == "checkin_alert" else []
     await queue(
         session,
         case,
-        NoticePayload(notice=key, values=dict(values), mentions=mentions),
+        NoticePayload(notice=key, values=dict(values)),
         destination=Destination.TOPIC,
         direction=Direction.OFFICE_NOTICE,
         author=None,
     )
+
+
+async def _alert(
+    session: AsyncSession, case: Case, alert: CheckInAlert, month: int, key: str
+) -> None:
+    """The alert in the topic, naming the assigned staff member (or all the office's staff),
+    with the button that takes it."""
+    await queue(
+        session,
+        case,
+        NoticePayload(
+            notice=key,
+            values={"month": str(month), "answer": alert.answer},
+            mentions=await alerted_staff(session, case),
+            buttons=[NoticeButton(action="take_alert", target=alert.id)],
+        ),
+        destination=Destination.TOPIC,
+        direction=Direction.OFFICE_NOTICE,
+        author=None,
+    )
+
+
+async def take_alert(
+    session: AsyncSession, alert_id: int, staff: Person, now: datetime | None = None
+) -> CheckInAlert:
+    """A staff member takes the alert: it is theirs, and it is not repeated."""
+    alert = await session.get(CheckInAlert, alert_id)
+    if alert is None:
+        raise RuleViolation("no such alert")
+    case = await case_by_id(session, alert.case_id)
+    if not may_act(staff, case.office):
+        raise RuleViolation("only the case's office's registered staff take its alerts")
+    done = await session.execute(
+        update(CheckInAlert)
+        .where(CheckInAlert.id == alert_id, CheckInAlert.taken_at.is_(None))
+        .values(taken_at=now or utcnow(), taken_by_id=staff.id)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise RuleViolation("this alert was taken already")
+    await session.refresh(alert)
+    audit.record(session, "checkin.alert_taken", actor_id=staff.id, case_id=case.id)
+    return alert
+
+
+async def repeat_alerts(session: AsyncSession, now: datetime) -> int:
+    """Alerts nobody took within a working day are repeated, once."""
+    repeated = 0
+    for alert in list(
+        await session.scalars(
+            select(CheckInAlert).where(
+                CheckInAlert.taken_at.is_(None),
+                CheckInAlert.repeated.is_(False),
+                CheckInAlert.repeat_at <= now,
+            )
+        )
+    ):
+        done = await session.execute(
+            update(CheckInAlert)
+            .where(CheckInAlert.id == alert.id, CheckInAlert.repeated.is_(False))
+            .values(repeated=True)
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        case = await case_by_id(session, alert.case_id)
+        check_in = await session.get(CheckIn, alert.check_in_id)
+        assert check_in is not None
+        await _alert(session, case, alert, check_in.month, "checkin_alert_again")
+        repeated += 1
+    return repeated
+
+
+# ---- pausing, and staff's hand on the schedule ----------------------------------------------
+
+
+async def pause(session: AsyncSession, case: Case, returnee: Person, *, stop: bool) -> None:
+    """The returnee pauses (or stops) check-ins; the office sees it and resumes after talking
+    to them. Nothing is asked meanwhile."""
+    if case.returnee_id != returnee.id:
+        raise RuleViolation("only the case's returnee pauses its check-ins")
+    case.checkins = STOPPED if stop else PAUSED
+    await session.execute(
+        update(CheckIn)
+        .where(CheckIn.case_id == case.id, CheckIn.status == CheckInStatus.ASKED)
+        .values(status=CheckInStatus.CANCELLED)
+    )
+    await _topic(session, case, "checkins_stopped" if stop else "checkins_paused")
+    audit.record(session, "checkins." + case.checkins, actor_id=returnee.id, case_id=case.id)
+
+
+async def resume(session: AsyncSession, case: Case, staff: Person, now: datetime) -> int:
+    """Staff resume check-ins: those still ahead are asked again as planned."""
+    if not may_act(staff, case.office):
+        raise RuleViolation("only the case's office's registered staff resume check-ins")
+    case.checkins = ON
+    again = await session.execute(
+        update(CheckIn)
+        .where(
+            CheckIn.case_id == case.id,
+            CheckIn.status == CheckInStatus.CANCELLED,
+            CheckIn.due_at > now,
+        )
+        .values(status=CheckInStatus.SCHEDULED)
+    )
+    audit.record(session, "checkins.resumed", actor_id=staff.id, case_id=case.id)
+    return int(again.rowcount)  # type: ignore[attr-defined]
+
+
+async def _staff_row(session: AsyncSession, case: Case, staff: Person, month: int) -> CheckIn:
+    if not may_act(staff, case.office):
+        raise RuleViolation("only the case's office's registered staff change its check-ins")
+    row = await session.scalar(
+        select(CheckIn).where(CheckIn.case_id == case.id, CheckIn.month == month)
+    )
+    if row is None or row.status is not CheckInStatus.SCHEDULED:
+        raise RuleViolation("that check-in is not waiting to be asked")
+    return row
+
+
+async def skip(session: AsyncSession, case: Case, staff: Person, month: int) -> CheckIn:
+    row = await _staff_row(session, case, staff, month)
+    row.status = CheckInStatus.SKIPPED
+    audit.record(session, "checkin.skipped", actor_id=staff.id, case_id=case.id)
+    return row
+
+
+async def move(session: AsyncSession, case: Case, staff: Person, month: int, day: date) -> CheckIn:
+    """Ask this one on another day (at the office's daytime hour); not after the first year."""
+    row = await _staff_row(session, case, staff, month)
+    if case.return_date is not None and day > case.return_date.replace(
+        year=case.return_date.year + 1
+    ):
+        raise RuleViolation("check-ins stop a year after the return")
+    row.due_at = send_moment(
+        day, timezone=case.office.timezone, holidays=_office_holidays(case), spread_key=case.id
+    )
+    audit.record(session, "checkin.moved", actor_id=staff.id, case_id=case.id)
+    return row
+
+
+async def send_now(
+    session: AsyncSession, case: Case, staff: Person, month: int, now: datetime
+) -> CheckIn:
+    """Ask this one at the next daytime moment of the office: now, unless it is night there."""
+    row = await _staff_row(session, case, staff, month)
+    row.due_at = next_allowed(now, timezone=case.office.timezone, holidays=_office_holidays(case))
+    audit.record(session, "checkin.sent_now", actor_id=staff.id, case_id=case.id)
+    return row
 
 
 @dataclass(frozen=True)
@@ -239,10 +391,16 @@ class Answered:
 
 
 async def answer(
-    session: AsyncSession, check_in_id: int, returnee: Person, question: str, value: str
+    session: AsyncSession,
+    check_in_id: int,
+    returnee: Person,
+    question: str,
+    value: str,
+    now: datetime | None = None,
 ) -> Answered:
     """One answer, kept at once (a returnee who stops half-way has said what they said); an
     alarming one alerts the office now, not at the end."""
+    moment = now or utcnow()
     check_in, case = await _own(session, check_in_id, returnee)
     if question not in QUESTIONS or value not in QUESTIONS[question]:
         raise ValueError("not an answer to a check-in question")
@@ -251,9 +409,19 @@ async def answer(
     if question == "feeling" and value == "bad":
         alert = await _bad_before(session, check_in)
     if alert:
-        await _topic(
-            session, case, "checkin_alert", month=str(check_in.month), answer=f"{question}.{value}"
+        raised = CheckInAlert(
+            case_id=case.id,
+            check_in_id=check_in.id,
+            answer=f"{question}.{value}",
+            raised_at=moment,
+            repeat_at=working_day_after(
+                moment, timezone=case.office.timezone, holidays=_office_holidays(case)
+            ),
+            repeated=False,
         )
+        session.add(raised)
+        await session.flush()
+        await _alert(session, case, raised, check_in.month, "checkin_alert")
         audit.record(session, "checkin.alert", actor_id=returnee.id, case_id=case.id)
     return Answered(alert=alert, safety=question == "safe" and value in ("no", "talk"))
 

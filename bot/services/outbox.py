@@ -95,8 +95,8 @@ class Mention(_Payload):
 class NoticeButton(_Payload):
     """A button under a note in the topic: staff decide a returnee's request with one press."""
 
-    action: Literal["move_yes", "move_no"]
-    target: int  # the requested ledger line
+    action: Literal["move_yes", "move_no", "take_alert"]
+    target: int  # the requested ledger line, or the check-in alert
 
 
 class NoticePayload(_Payload):

@@ -54,3 +54,17 @@ class CheckInPress(CallbackData, prefix="ci"):
     """The returnee opens a check-in to answer it."""
 
     check_in: int
+
+
+class AlertPress(CallbackData, prefix="al"):
+    """A staff member takes a check-in alert."""
+
+    alert: int
+
+
+class CheckInStaffPress(CallbackData, prefix="cs"):
+    """Staff ask a check-in now, or skip it, from /checkins."""
+
+    case: int
+    month: int
+    action: Literal["now", "skip"]

@@ -46,3 +46,12 @@ ANSWER_LABELS = {
     "contact.no": N_("No, thank you"),
     "contact.yes": N_("Yes, please contact me"),
 }
+
+CHECKIN_STATUS = {
+    "scheduled": N_("planned"),
+    "asked": N_("asked, waiting for the answer"),
+    "answered": N_("answered"),
+    "missed": N_("missed"),
+    "skipped": N_("skipped"),
+    "cancelled": N_("cancelled"),
+}

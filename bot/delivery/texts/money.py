@@ -14,7 +14,14 @@ from bot.knowledge.facts import CATEGORY_LABELS
 from bot.marks import N_
 from bot.services.ledger import Balance, receipt_code
 from bot.services.outbox import Money, NewsButton, NewsPayload, NoticeButton
-from bot.telegram.callbacks import AnswerPress, CheckInPress, MovePress, PayoutPress, ReceiptPress
+from bot.telegram.callbacks import (
+    AlertPress,
+    AnswerPress,
+    CheckInPress,
+    MovePress,
+    PayoutPress,
+    ReceiptPress,
+)
 from storage.models import Case, PaymentMethod, Receipt, ReceiptStatus
 
 RECEIPT_STATUS = {
@@ -133,13 +140,19 @@ def _news_button(i18n: I18n, locale: str, label: str, button: NewsButton) -> Inl
 def notice_keyboard(
     i18n: I18n, locale: str, buttons: list[NoticeButton]
 ) -> InlineKeyboardMarkup | None:
-    labels = {"move_yes": N_("✅ Allow the move"), "move_no": N_("❌ Refuse")}
+    labels = {
+        "move_yes": N_("✅ Allow the move"),
+        "move_no": N_("❌ Refuse"),
+        "take_alert": N_("🙋 I take it"),
+    }
     row = [
         _button(
             i18n,
             locale,
             labels[b.action],
-            MovePress(line=b.target, approve=b.action == "move_yes").pack(),
+            AlertPress(alert=b.target).pack()
+            if b.action == "take_alert"
+            else MovePress(line=b.target, approve=b.action == "move_yes").pack(),
         )
         for b in buttons
     ]

@@ -68,6 +68,15 @@ NOTICES = {
     "checkin_alert": N_(
         "🚨 Check-in {month}: the returnee answered {answer}. Please contact them today."
     ),
+    "checkin_alert_again": N_(
+        "🚨 Still open, nobody has taken it: check-in {month}, the returnee answered {answer}."
+    ),
+    "checkins_paused": N_(
+        "⏸️ The returnee paused the monthly check-ins. Talk to them, then /checkins resume."
+    ),
+    "checkins_stopped": N_(
+        "⏹️ The returnee stopped the monthly check-ins. Talk to them, then /checkins resume."
+    ),
     "checkin_missed": N_(
         "📭 Check-in {month} was not answered within ten days, after two reminders."
     ),

@@ -40,7 +40,35 @@ def upgrade() -> None:
     )
     op.create_index("ix_check_ins_case_id", "check_ins", ["case_id"])
     op.create_index("ix_check_ins_due", "check_ins", ["status", "due_at"])
+    op.create_table(
+        "check_in_alerts",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "case_id", sa.Integer(), sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column(
+            "check_in_id",
+            sa.Integer(),
+            sa.ForeignKey("check_ins.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("answer", sa.String(32), nullable=False),
+        sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("repeat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("repeated", sa.Boolean(), nullable=False),
+        sa.Column("taken_by_id", sa.Integer(), sa.ForeignKey("persons.id"), nullable=True),
+        sa.Column("taken_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_check_in_alerts_case_id", "check_in_alerts", ["case_id"])
+    op.create_index("ix_check_in_alerts_open", "check_in_alerts", ["taken_at", "repeat_at"])
+    with op.batch_alter_table("cases") as batch:
+        batch.add_column(
+            sa.Column("checkins", sa.String(16), server_default="on", nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("cases") as batch:
+        batch.drop_column("checkins")
+    op.drop_table("check_in_alerts")
     op.drop_table("check_ins")
