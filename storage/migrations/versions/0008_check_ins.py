@@ -62,9 +62,7 @@ def upgrade() -> None:
     op.create_index("ix_check_in_alerts_case_id", "check_in_alerts", ["case_id"])
     op.create_index("ix_check_in_alerts_open", "check_in_alerts", ["taken_at", "repeat_at"])
     with op.batch_alter_table("cases") as batch:
-        batch.add_column(
-            sa.Column("checkins", sa.String(16), server_default="on", nullable=False)
-        )
+        batch.add_column(sa.Column("checkins", sa.String(16), server_default="on", nullable=False))
 
 
 def downgrade() -> None:
