@@ -635,3 +635,12 @@ class CheckInAlert(Base):
     repeated: Mapped[bool] = mapped_column(Boolean, default=False)
     taken_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProgrammeSchedule(Base):
+    """When a programme asks its returnees how they are: months after the return (1 to 12)."""
+
+    __tablename__ = "programme_schedules"
+
+    programme: Mapped[str] = mapped_column(String(16), primary_key=True)
+    checkin_months: Mapped[list[int]] = mapped_column(JSON)

@@ -16,6 +16,7 @@ from bot.delivery.texts.staff import NOTICES
 from bot.scheduled import Sweeps
 from bot.services import cases, checkins, invites, people
 from bot.services.consent import give_consent
+from bot.services.errors import RuleViolation
 from storage.models import CheckIn, CheckInStatus, OutboxItem, OutboxKind
 from tests.conftest import RunningBot, make_settings
 from tests.test_inbox import GROUP, relayed
@@ -397,3 +398,27 @@ async def test_a_returnee_who_blocked_the_bot_is_marked_unreachable_and_the_topi
     async with bot.session() as session:
         case = await cases.get_case(session, "RO-0007")
     assert case.unreachable is True
+
+
+async def test_a_programme_asks_in_its_own_months_and_its_cases_follow(running_bot):
+    bot = running_bot
+    await returnee_case(bot)
+    async with bot.session() as session:
+        case = await cases.get_case(session, "RO-0007")
+        case.programme = "dk"
+        await session.flush()
+        await checkins.set_months(session, "dk", [1, 4, 12])
+        await session.commit()
+    rows = {r.month: r.status for r in await schedule(bot)}
+    assert {m for m, s in rows.items() if s is CheckInStatus.SCHEDULED} == {1, 4, 12}
+    assert {m for m, s in rows.items() if s is CheckInStatus.CANCELLED} == {2, 3, 6, 9}
+    async with bot.session() as session:
+        with pytest.raises(RuleViolation):
+            await checkins.set_months(session, "dk", [13])  # never past a year
+        from bot.services import programmes
+
+        # The template file sets a programme's months back to what the file says.
+        await checkins.set_months(session, "no", [2])
+        applied = await programmes.apply_template(session, "no")
+        assert "check-ins at months 1, 2, 3, 6, 9" in applied.changed
+        assert await checkins.months_of(session, "no") == (1, 2, 3, 6, 9)

@@ -32,6 +32,7 @@ from storage.models import (
     Destination,
     Direction,
     Person,
+    ProgrammeSchedule,
 )
 
 MONTHS = (1, 2, 3, 6, 9)
@@ -88,11 +89,43 @@ def _eligible(case: Case) -> bool:
     )
 
 
-async def plan(session: AsyncSession, case: Case, months: Sequence[int] = MONTHS) -> int:
-    """Rows for the case's check-ins from its return date; those not yet asked move with a
-    changed return date. Returns how many are planned or moved."""
+async def months_of(session: AsyncSession, programme: str | None) -> tuple[int, ...]:
+    """The months after return a programme asks in; the guidelines' by default."""
+    if programme is None:
+        return MONTHS
+    row = await session.get(ProgrammeSchedule, programme)
+    return tuple(row.checkin_months) if row is not None else MONTHS
+
+
+async def set_months(session: AsyncSession, programme: str, months: Sequence[int]) -> int:
+    """A programme's own schedule (never past a year); its cases' plans follow at once.
+    Returns how many check-ins were planned, moved or dropped."""
+    wanted = sorted(set(months))
+    if not wanted or any(not 1 <= m <= 12 for m in wanted):
+        raise RuleViolation("check-in months are 1 to 12 after the return")
+    row = await session.get(ProgrammeSchedule, programme)
+    if row is None:
+        session.add(ProgrammeSchedule(programme=programme, checkin_months=wanted))
+    else:
+        row.checkin_months = wanted
+    await session.flush()
+    changed = 0
+    for case_id in await session.scalars(
+        select(Case.id).where(Case.programme == programme, Case.return_date.is_not(None))
+    ):
+        changed += await plan(session, await case_by_id(session, case_id), wanted)
+    audit.record(session, "checkins.months_set")
+    return changed
+
+
+async def plan(session: AsyncSession, case: Case, months: Sequence[int] | None = None) -> int:
+    """Rows for the case's check-ins from its return date (the programme's months); those not
+    yet asked move with a changed return date, and a month the programme no longer asks in is
+    dropped. Returns how many are planned, moved or dropped."""
     if case.return_date is None:
         return 0
+    if months is None:
+        months = await months_of(session, case.programme)
     existing = {
         row.month: row
         for row in await session.scalars(select(CheckIn).where(CheckIn.case_id == case.id))
@@ -107,6 +140,10 @@ async def plan(session: AsyncSession, case: Case, months: Sequence[int] = MONTHS
             changed += 1
         elif row.status is CheckInStatus.SCHEDULED and row.due_at != due:
             row.due_at = due
+            changed += 1
+    for month, row in existing.items():
+        if month not in months and row.status is CheckInStatus.SCHEDULED:
+            row.status = CheckInStatus.CANCELLED
             changed += 1
     if changed:
         audit.record(session, "checkins.planned", case_id=case.id)

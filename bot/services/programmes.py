@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import budget, ledger
+from bot.services import budget, checkins, ledger
 from bot.services.errors import RuleViolation
 from storage.models import BudgetCategory, Case, PaidAs, Payout
 
@@ -23,7 +23,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "programmes"
 _CATEGORY_KEYS = frozenset(
     {"category", "maximum", "currency", "paid_as", "months", "ceiling", "reallocatable", "example"}
 )
-_TEMPLATE_KEYS = frozenset({"code", "name", "total", "category"})
+_TEMPLATE_KEYS = frozenset({"code", "name", "total", "category", "checkin_months"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class Template:
     code: str
     name: str
     categories: tuple[CategoryTemplate, ...]
+    checkin_months: tuple[int, ...] | None = None  # None: the default schedule
 
 
 @dataclass
@@ -107,9 +108,19 @@ def parse(raw: dict[str, object], code: str, where: str) -> Template:
         elif parsed is not None:
             found.append(parsed)
     _check_total(raw.get("total"), found, problems)
+    months = raw.get("checkin_months")
+    if months is not None and not (
+        isinstance(months, list) and months and all(type(m) is int and 1 <= m <= 12 for m in months)
+    ):
+        problems.append("checkin_months must be a list of months from 1 to 12, e.g. [1, 2, 3]")
     if problems:
         raise RuleViolation(f"programme template {where}: " + "; ".join(problems))
-    return Template(code, str(name).strip(), tuple(found))
+    return Template(
+        code,
+        str(name).strip(),
+        tuple(found),
+        tuple(sorted(set(months))) if isinstance(months, list) else None,
+    )
 
 
 def _category(item: object, where: str, problems: list[str]) -> CategoryTemplate | None:
@@ -229,6 +240,10 @@ async def apply_template(session: AsyncSession, code: str, directory: Path = TEM
             if before is None
             else f"{wanted.category} changed: {before} -> {after}"
         )
+    months = template.checkin_months
+    if months is not None and await checkins.months_of(session, template.code) != months:
+        await checkins.set_months(session, template.code, months)
+        applied.changed.append("check-ins at months " + ", ".join(map(str, months)))
     named = {c.category for c in template.categories}
     applied.kept = [category for category in rows if category not in named]
     await session.flush()

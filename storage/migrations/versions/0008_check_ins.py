@@ -61,6 +61,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_check_in_alerts_case_id", "check_in_alerts", ["case_id"])
     op.create_index("ix_check_in_alerts_open", "check_in_alerts", ["taken_at", "repeat_at"])
+    op.create_table(
+        "programme_schedules",
+        sa.Column("programme", sa.String(16), primary_key=True),
+        sa.Column("checkin_months", sa.JSON(), nullable=False),
+    )
     with op.batch_alter_table("cases") as batch:
         batch.add_column(sa.Column("checkins", sa.String(16), server_default="on", nullable=False))
 
@@ -68,5 +73,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("cases") as batch:
         batch.drop_column("checkins")
+    op.drop_table("programme_schedules")
     op.drop_table("check_in_alerts")
     op.drop_table("check_ins")
