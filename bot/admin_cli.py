@@ -147,8 +147,16 @@ async def _case_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -
 
 
 async def _case_set(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
-    case = await cases.set_programme(session, a.code, a.programme)
-    return [f"case {case.code}: programme {case.programme}"]
+    if a.programme is None and a.return_date is None:
+        raise RuleViolation("give --programme, --return-date or both")
+    lines = []
+    if a.programme is not None:
+        case = await cases.set_programme(session, a.code, a.programme)
+        lines.append(f"case {case.code}: programme {case.programme}")
+    if a.return_date is not None:
+        case = await cases.set_return_date(session, a.code, a.return_date)
+        lines.append(f"case {case.code}: return date {case.return_date}; check-ins planned")
+    return lines
 
 
 async def _budget_set(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
@@ -466,9 +474,12 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--programme", help="whose budget applies, e.g. dk")
     p.set_defaults(handler=_case_add)
-    p = case.add_parser("set", help="change a case: the programme whose budget applies")
+    p = case.add_parser("set", help="change a case: its programme, its return date")
     p.add_argument("--code", required=True)
-    p.add_argument("--programme", required=True, help="e.g. dk")
+    p.add_argument("--programme", help="whose budget applies, e.g. dk")
+    p.add_argument(
+        "--return-date", type=_iso_date, help="e.g. 2026-11-15; check-ins not yet asked move"
+    )
     p.set_defaults(handler=_case_set)
     p = case.add_parser("list", help="list cases")
     p.add_argument("--office")

@@ -422,3 +422,51 @@ async def test_a_programme_asks_in_its_own_months_and_its_cases_follow(running_b
         applied = await programmes.apply_template(session, "no")
         assert "check-ins at months 1, 2, 3, 6, 9" in applied.changed
         assert await checkins.months_of(session, "no") == (1, 2, 3, 6, 9)
+
+
+def test_the_admin_moves_a_return_date_and_the_check_ins_follow(database_url, monkeypatch, capsys):
+    from bot.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("BOT_USERNAME", "homeward_test_bot")
+    base = ["admin", "case"]
+    assert (
+        main(
+            [
+                *base[:1],
+                "office",
+                "add",
+                "--code",
+                "RO",
+                "--name",
+                "IOM RO",
+                "--country",
+                "RO",
+                "--timezone",
+                "Europe/Bucharest",
+                "--languages",
+                "ro,en",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                *base,
+                "add",
+                "--office",
+                "RO",
+                "--code",
+                "RO-0007",
+                "--language",
+                "ro",
+                "--return-date",
+                "2026-10-01",
+            ]
+        )
+        == 0
+    )
+    assert main([*base, "set", "--code", "RO-0007", "--return-date", "2026-11-15"]) == 0
+    assert "check-ins planned" in capsys.readouterr().out
+    assert main([*base, "set", "--code", "RO-0007"]) == 2
