@@ -19,6 +19,8 @@ from bot.services.consent import give_consent
 from bot.services.errors import RuleViolation
 from storage.models import CheckIn, CheckInStatus, OutboxItem, OutboxKind
 from tests.conftest import RunningBot, make_settings
+from tests.test_admin_cli import OFFICE
+from tests.test_admin_cli import cli as cli  # the fixture
 from tests.test_inbox import GROUP, relayed
 from tests.world import office_with_case
 
@@ -424,49 +426,45 @@ async def test_a_programme_asks_in_its_own_months_and_its_cases_follow(running_b
         assert await checkins.months_of(session, "no") == (1, 2, 3, 6, 9)
 
 
-def test_the_admin_moves_a_return_date_and_the_check_ins_follow(database_url, monkeypatch, capsys):
-    from bot.cli import main
+def test_the_admin_moves_a_return_date_and_the_check_ins_follow(cli):
+    assert cli(*OFFICE)[0] == 0
+    case = ["admin", "case"]
+    add = ["add", "--office", "RO", "--code", "RO-0007", "--language", "ro"]
+    assert cli(*case, *add, "--return-date", "2026-10-01")[0] == 0
+    code, out, _ = cli(*case, "set", "--code", "RO-0007", "--return-date", "2026-11-15")
+    assert code == 0
+    assert "check-ins planned" in out
+    assert cli(*case, "set", "--code", "RO-0007")[0] == 2  # nothing to set
 
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("BOT_USERNAME", "homeward_test_bot")
-    base = ["admin", "case"]
-    assert (
-        main(
-            [
-                *base[:1],
-                "office",
-                "add",
-                "--code",
-                "RO",
-                "--name",
-                "IOM RO",
-                "--country",
-                "RO",
-                "--timezone",
-                "Europe/Bucharest",
-                "--languages",
-                "ro,en",
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                *base,
-                "add",
-                "--office",
-                "RO",
-                "--code",
-                "RO-0007",
-                "--language",
-                "ro",
-                "--return-date",
-                "2026-10-01",
-            ]
-        )
-        == 0
-    )
-    assert main([*base, "set", "--code", "RO-0007", "--return-date", "2026-11-15"]) == 0
-    assert "check-ins planned" in capsys.readouterr().out
-    assert main([*base, "set", "--code", "RO-0007"]) == 2
+
+@pytest.mark.parametrize(
+    ("question", "answer", "alerts"),
+    [
+        ("safe", "no", True),
+        ("safe", "talk", True),
+        ("money", "no", True),
+        ("money", "partly", True),
+        ("money", "none_planned", False),
+        ("housing", "problems", False),
+        ("contact", "yes", False),
+    ],
+)
+async def test_which_answers_alert_the_office(running_bot, question, answer, alerts):
+    bot = running_bot
+    await returnee_case(bot)
+    await ask_first(bot)
+    maria = bot.user(501)
+    await maria.press("Answer now")
+    for step in checkins.QUESTIONS:
+        if step == question:
+            mark = len(bot.api.calls)
+            await maria.press(ANSWER_LABELS[f"{question}.{answer}"])
+            break
+        await maria.press("Skip")
+    await bot.settled()
+    raised = [
+        c
+        for c in bot.api.calls[mark:]
+        if c.method == "sendMessage" and c.get("chat_id") == GROUP and c["text"].startswith("🚨")
+    ]
+    assert len(raised) == (1 if alerts else 0)
