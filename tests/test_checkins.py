@@ -468,3 +468,30 @@ async def test_which_answers_alert_the_office(running_bot, question, answer, ale
         if c.method == "sendMessage" and c.get("chat_id") == GROUP and c["text"].startswith("🚨")
     ]
     assert len(raised) == (1 if alerts else 0)
+
+
+async def test_reminders_reach_every_case_however_many_wait_between_steps(running_bot, monkeypatch):
+    """Batches are small here: rows already reminded must not keep the others out."""
+    bot = running_bot
+    monkeypatch.setattr(checkins, "BATCH", 2)
+    async with bot.session() as session:
+        await office_with_case(session)
+        for n in range(5):
+            code = f"RO-{n + 100:04d}"
+            await cases.add_case(
+                session, office_code="RO", code=code, language="en", return_date=RETURN
+            )
+            issued = await invites.invite_returnee(session, case_code=code, ttl_days=1)
+            joined = await invites.redeem(session, token=issued.token, telegram_user_id=800 + n)
+            give_consent(session, joined.case, joined.person, language="en")
+        await session.commit()
+    first_due = min(r.due_at for r in await schedule(bot) if r.month == 1)
+    asked_at = first_due.replace(tzinfo=UTC) + timedelta(hours=3)
+    await bot.app.sweeps.sweep(now=asked_at)
+    for hours in range(1, 6):  # a few sweeps on day 3, as the clock would run them
+        await bot.app.sweeps.sweep(now=asked_at + timedelta(days=3, hours=hours))
+    async with bot.session() as session:
+        reminded = await session.scalar(
+            select(func.count()).select_from(CheckIn).where(CheckIn.reminders == 1)
+        )
+    assert reminded == 5

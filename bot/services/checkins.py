@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -228,10 +228,16 @@ async def remind_or_miss(session: AsyncSession, now: datetime) -> int:
     """Reminders 3 and 7 days after asking; after 10 days the check-in is missed and the
     topic is told. Each step is claimed by a conditional update, so it happens once."""
     done = 0
+    first, second = (now - timedelta(days=days) for days in REMIND_AFTER_DAYS)
+    # Only rows with a step due now: those waiting quietly between steps never fill a batch.
     for check_in_id in await _due(
         session,
         CheckIn.status == CheckInStatus.ASKED,
-        CheckIn.asked_at <= now - timedelta(days=REMIND_AFTER_DAYS[0]),
+        or_(
+            and_(CheckIn.reminders < 1, CheckIn.asked_at <= first),
+            and_(CheckIn.reminders < 2, CheckIn.asked_at <= second),
+            CheckIn.asked_at <= now - timedelta(days=MISSED_AFTER_DAYS),
+        ),
     ):
         check_in = await session.get(CheckIn, check_in_id, populate_existing=True)
         assert check_in is not None
