@@ -7,9 +7,10 @@ The rules are the service's (bot/services/receipts.py); this wizard only asks an
 from __future__ import annotations
 
 import operator
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiogram.enums import ContentType
 from aiogram.types import CallbackQuery, Message
@@ -226,7 +227,8 @@ async def on_send(callback: CallbackQuery, _: Button, manager: DialogManager) ->
                 ReceiptFileRef(f["unique"], int(f["chat_id"]), int(f["message_id"]))
                 for f in data.get("files", [])
             ],
-            on=date.today(),
+            # The office's day: "the same day" for duplicates is the day where it is read.
+            on=datetime.now(ZoneInfo(case.office.timezone)).date(),
         )
     except RuleViolation:
         await session.rollback()
