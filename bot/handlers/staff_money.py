@@ -7,7 +7,8 @@ which checks who may do it; a refusal is answered to the presser alone, nothing 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
@@ -289,7 +290,9 @@ async def payout_pressed(
         return
     case = await case_by_id(session, payout.case_id)
     try:
-        await receipts.mark_paid(session, case, payout.id, person, date.today())
+        await receipts.mark_paid(
+            session, case, payout.id, person, datetime.now(ZoneInfo(case.office.timezone)).date()
+        )
     except RuleViolation as error:
         await work.rollback()
         await _refuse(callback, error)
