@@ -18,6 +18,7 @@ from bot.services.unit_of_work import Wakeable
 
 logger = logging.getLogger(__name__)
 SWEEP_SECONDS = 300
+BETWEEN_BATCHES_SECONDS = 0.2
 
 
 class Sweeps:
@@ -82,6 +83,9 @@ class Sweeps:
                     self.sender.wake()
                 if asked < checkins.BATCH:
                     break
+                # A moment between batches: on SQLite each batch holds the only write lock,
+                # and the sender must be able to record what Telegram has already taken.
+                await asyncio.sleep(BETWEEN_BATCHES_SECONDS)
             done += await checkins.remind_or_miss(session, moment)
             done += await checkins.repeat_alerts(session, moment)
             done += await receipts.tell_overdue(session, moment)

@@ -319,7 +319,7 @@ async def test_an_alert_stays_open_until_taken_and_is_repeated_once_after_a_work
     said = await bot.api.wait_for(
         lambda c: c.method == "sendMessage" and c.get("chat_id") == GROUP, after=mark
     )
-    assert said["text"] == tr(bot, "{name} takes this alert.", "ro").format(name="Ana")
+    assert said["text"] == tr(bot, "{name} takes this alert.", "en").format(name="Ana")
     async with bot.session() as session:
         from storage.models import CheckInAlert
 
@@ -345,7 +345,7 @@ async def test_the_returnee_pauses_check_ins_and_staff_resume_them(running_bot):
     assert not [c for c in api.calls[mark:] if c.get("chat_id") == 501 and "👋" in c["text"]]
     mark = len(api.calls)
     await ana.send("/checkins resume", group=GROUP, topic=thread)
-    await in_topic(bot, mark, tr(bot, "Check-ins resumed.", "ro"))
+    await in_topic(bot, mark, tr(bot, "Check-ins resumed.", "en"))
     async with bot.session() as session:
         case = await cases.get_case(session, "RO-0007")
     assert case.checkins == "on"
@@ -364,19 +364,19 @@ async def test_staff_see_the_schedule_and_ask_one_now_skip_one_and_move_one(runn
     thread = (await relayed(api, "copyMessage", GROUP))["message_thread_id"]
     mark = len(api.calls)
     await ana.send("/checkins", group=GROUP, topic=thread)
-    listing = await in_topic(bot, mark, tr(bot, "Check-ins of {case}", "ro").format(case="RO-0007"))
+    listing = await in_topic(bot, mark, tr(bot, "Check-ins of {case}", "en").format(case="RO-0007"))
     assert len(listing["text"].splitlines()) == 6  # the title and five check-ins
     from tests.test_receipts import press_in_group
 
     await press_in_group(
-        bot, ana, listing.result["message_id"], tr(bot, "Skip: {month}", "ro").format(month=2)
+        bot, ana, listing.result["message_id"], tr(bot, "Skip: {month}", "en").format(month=2)
     )
     await press_in_group(
-        bot, ana, listing.result["message_id"], tr(bot, "Ask now: {month}", "ro").format(month=3)
+        bot, ana, listing.result["message_id"], tr(bot, "Ask now: {month}", "en").format(month=3)
     )
     mark = len(api.calls)
     await ana.send("/checkins move 6 2027-05-20", group=GROUP, topic=thread)
-    await in_topic(bot, mark, tr(bot, "Check-in moved.", "ro"))
+    await in_topic(bot, mark, tr(bot, "Check-in moved.", "en"))
     rows = {r.month: r for r in await schedule(bot)}
     assert rows[2].status is CheckInStatus.SKIPPED
     assert rows[3].due_at.replace(tzinfo=UTC) <= datetime.now(UTC) + timedelta(hours=14)
@@ -384,7 +384,7 @@ async def test_staff_see_the_schedule_and_ask_one_now_skip_one_and_move_one(runn
     assert rows[6].due_at.replace(tzinfo=UTC).astimezone(bucharest).date() == date(2027, 5, 20)
     mark = len(api.calls)
     await ana.send("/checkins move 9 2028-01-01", group=GROUP, topic=thread)  # past a year
-    refused = await in_topic(bot, mark, tr(bot, "Not done. Write /checkins move", "ro")[:8])
+    refused = await in_topic(bot, mark, tr(bot, "Not done. Write /checkins move", "en")[:8])
     assert "/checkins move 2 2027-01-20" in refused["text"]
 
 

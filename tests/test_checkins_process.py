@@ -37,7 +37,7 @@ from tests.fakes.bot_api import FakeBotApi
 from tests.test_intake_process import Output
 from tests.test_process import bot_env, start_bot
 
-RETURNEES = 100  # 500 check-ins: three of the sweep's batches
+RETURNEES = 100  # 500 check-ins: five of the sweep's batches
 FIRST_USER = 700_000
 WAIT = 60.0  # the longest any one wait below may take
 # Deliveries one process has in flight at most (bot/app.py: the sender's max_in_flight).
@@ -122,7 +122,7 @@ async def test_sigkill_in_the_middle_of_check_ins_loses_none_and_repeats_none(
     # Faster than Telegram's 30 a second overall (the fake does not count), so that the test
     # takes seconds; each private chat keeps its own limit.
     env = bot_env(api, url, SEND_OVERALL_PER_SECOND="1000")
-    env["SWEEP_SECONDS"] = "1"  # the clock on (bot_env sets 0 and takes no second value)
+    env["SWEEP_SECONDS"] = "1"  # the clock on (bot_env turns it off)
     engine = create_engine(url)
     asked = CheckIn.status == CheckInStatus.ASKED
     kills: list[float] = []

@@ -35,10 +35,9 @@ def bot_env(api: FakeBotApi, database_url: str, **extra: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         BOT_USERNAME="homeward_test_bot",
         PYTHONPATH=str(PROJECT_ROOT),
-        # Scheduled work (check-ins) only where a test asks for it: these tests count messages.
-        SWEEP_SECONDS="0",
-        **extra,
     )
+    # Scheduled work (check-ins) only where a test asks for it: most of these count messages.
+    env.update({"SWEEP_SECONDS": "0", **extra})
     env.pop("REDIS_URL", None)
     return env
 

@@ -17,7 +17,6 @@ from babel.dates import format_datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.sender import Sender
-from bot.delivery.texts import office_locale
 from bot.delivery.texts.checkins import CHECKIN_STATUS
 from bot.middlewares.inbox import InboxMiddleware, Needs, needs
 from bot.services import checkins
@@ -78,7 +77,9 @@ async def checkins_command(
 async def _show(
     message: Message, context: InboxContext, session: AsyncSession, sender: Sender, i18n: I18n
 ) -> None:
-    locale = office_locale(context.office, i18n)
+    # A reply to a staff member's command, in their language, as every command's reply is;
+    # the times in the office's zone.
+    locale = i18n.current_locale
     zone = ZoneInfo(context.office.timezone)
     rows = await checkins.schedule_of(session, context.case)
     lines = [_("Check-ins of {case}").format(case=context.case.code)]

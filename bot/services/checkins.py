@@ -39,7 +39,7 @@ MONTHS = (1, 2, 3, 6, 9)
 ON, PAUSED, STOPPED = "on", "paused", "stopped"
 REMIND_AFTER_DAYS = (3, 7)
 MISSED_AFTER_DAYS = 10
-BATCH = 200
+BATCH = 100  # one write transaction each: short, so other writers are not kept waiting
 
 # Each question, its answers (the first of a question's answers listed is the good one), and
 # which answers raise an alert in the topic.
