@@ -42,7 +42,7 @@ from bot.services.inbox import InboxContext
 from bot.services.unit_of_work import UnitOfWork
 from bot.telegram.callbacks import MovePress, PayoutPress, ReceiptPress
 from bot.telegram.topic import reply_in_topic
-from storage.models import Case, PaymentMethod, Person, Receipt
+from storage.models import Case, PaymentMethod, Payout, Person, Receipt
 
 
 async def _refuse(callback: CallbackQuery, error: RuleViolation | None = None) -> None:
@@ -282,8 +282,6 @@ async def payout_pressed(
     person: Person | None = None,
 ) -> None:
     """Paid, pressed by staff in the topic (received and not received are the returnee's)."""
-    from storage.models import Payout
-
     payout = await session.get(Payout, callback_data.payout)
     if payout is None or person is None or callback_data.action != "paid":
         await _refuse(callback)
