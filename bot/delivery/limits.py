@@ -27,8 +27,9 @@ class Window:
         """Seconds until `posts` more messages may be sent (0 if now)."""
         now = self._clock()
         # A little longer than the limit's window: Telegram counts sends when they arrive,
-        # and arrivals jitter.
-        span = self.limit.seconds + min(0.5, self.limit.seconds * 0.02)
+        # and arrivals jitter; 2% of the window, and never under 30 ms (20 ms on the 1 s
+        # overall window let a late request in as the 31st of its second).
+        span = self.limit.seconds + min(0.5, max(0.03, self.limit.seconds * 0.02))
         horizon = now - span
         while self._sent and self._sent[0] <= horizon:
             self._sent.popleft()
