@@ -15,7 +15,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services import budget, cases, invites, ledger, people, receipts
-from bot.services.cases import _with_details as cases_details
+from bot.services.case_rows import with_details as cases_details
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
 from bot.services.receipts import ReceiptFileRef

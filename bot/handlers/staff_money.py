@@ -45,7 +45,7 @@ from bot.telegram.topic import reply_in_topic
 from storage.models import Case, PaymentMethod, Payout, Person, Receipt
 
 
-async def _refuse(callback: CallbackQuery, error: RuleViolation | None = None) -> None:
+async def _refuse(callback: CallbackQuery) -> None:
     # The service's reason is for admins and in English; the presser gets a translated one.
     await callback.answer(
         _(
@@ -150,9 +150,9 @@ async def receipt_pressed(
                 await _prompt(sender, session, i18n, case, receipt, person, press.action, currency)
             case _:  # back
                 await receipts.show_step(session, receipt.id, person, "main", version=version)
-    except (RuleViolation, ValueError) as error:
+    except (RuleViolation, ValueError):
         await work.rollback()
-        await _refuse(callback, error if isinstance(error, RuleViolation) else None)
+        await _refuse(callback)
         return
     await work.commit()
     await callback.answer()
@@ -291,9 +291,9 @@ async def payout_pressed(
         await receipts.mark_paid(
             session, case, payout.id, person, datetime.now(ZoneInfo(case.office.timezone)).date()
         )
-    except RuleViolation as error:
+    except RuleViolation:
         await work.rollback()
-        await _refuse(callback, error)
+        await _refuse(callback)
         return
     await work.commit()
     await callback.answer(_("Marked paid. The returnee was told."))
@@ -329,9 +329,9 @@ async def move_pressed(
         return
     try:
         await reallocations.decide(session, callback_data.line, person, allow=callback_data.approve)
-    except RuleViolation as error:
+    except RuleViolation:
         await work.rollback()
-        await _refuse(callback, error)
+        await _refuse(callback)
         return
     await work.commit()
     await callback.answer(_("Done. The returnee was told."))

@@ -8,12 +8,16 @@ from datetime import date
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
-from sqlalchemy.orm.strategy_options import _AbstractLoad
+from sqlalchemy.orm import joinedload
 
 from bot.languages import is_known_language, normalise
 from bot.services import audit, checkins, programmes
 from bot.services.budget import programme_code
+
+# Read by other modules through this one; defined apart so check-ins can read cases too.
+from bot.services.case_rows import case_by_id as case_by_id
+from bot.services.case_rows import returnee_language as returnee_language
+from bot.services.case_rows import with_details
 from bot.services.consent import has_consent
 from bot.services.errors import NotFound, RuleViolation
 from bot.services.offices import get_office
@@ -67,35 +71,13 @@ async def add_case(
     return case
 
 
-def _with_details() -> tuple[_AbstractLoad, ...]:
-    return (
-        selectinload(Case.office),
-        selectinload(Case.counsellors),
-        selectinload(Case.consents),
-        selectinload(Case.returnee),
-    )
-
-
-async def case_by_id(session: AsyncSession, case_id: int) -> Case:
-    """A case with its office, counsellors, consents and returnee loaded."""
-    case = await session.get(Case, case_id, options=_with_details())
-    if case is None:
-        raise NotFound("the case does not exist")
-    return case
-
-
 async def get_case(session: AsyncSession, code: str) -> Case:
     case = await session.scalar(
-        select(Case).where(Case.code == code.strip().upper()).options(*_with_details())
+        select(Case).where(Case.code == code.strip().upper()).options(*with_details())
     )
     if case is None:
         raise NotFound(f"case {code.strip().upper()} does not exist")
     return case
-
-
-def returnee_language(case: Case) -> str:
-    """The language the returnee reads: the one they chose, else the case's."""
-    return (case.returnee.language if case.returnee else None) or case.language
 
 
 async def case_of_returnee(session: AsyncSession, returnee: Person) -> Case | None:
@@ -116,7 +98,7 @@ async def cases_of_counsellor(session: AsyncSession, counsellor: Person) -> list
             select(Case)
             .where(Case.counsellors.any(Person.id == counsellor.id))
             .order_by(Case.code)
-            .options(*_with_details())
+            .options(*with_details())
         )
     )
 
@@ -134,7 +116,7 @@ class CaseSummary:
 
 
 async def list_cases(session: AsyncSession, office_code: str | None = None) -> list[CaseSummary]:
-    query = select(Case).join(Office).order_by(Case.code).options(*_with_details())
+    query = select(Case).join(Office).order_by(Case.code).options(*with_details())
     if office_code:
         query = query.where(Office.code == office_code.strip().upper())
     return [

@@ -14,23 +14,21 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from bot.services import audit
+from bot.services import audit, relay
+from bot.services.case_rows import case_by_id, returnee_language
 from bot.services.checkin_times import next_allowed, schedule, send_moment, working_day_after
 from bot.services.clock import as_utc, utcnow
 from bot.services.consent import has_consent
 from bot.services.errors import RuleViolation
 from bot.services.inbox import alerted_staff, may_act
-from bot.services.outbox import NewsButton, NewsPayload, NoticeButton, NoticePayload, queue
+from bot.services.outbox import NewsButton, NewsPayload, NoticeButton, queue_news
 from storage.models import (
     Case,
     CaseStatus,
     CheckIn,
     CheckInAlert,
     CheckInStatus,
-    Destination,
-    Direction,
     Person,
     ProgrammeSchedule,
 )
@@ -53,26 +51,6 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
 }
 ALERTING = {("safe", "no"), ("safe", "talk"), ("money", "no"), ("money", "partly")}
 NOTE_LIMIT = 1000
-
-
-async def case_by_id(session: AsyncSession, case_id: int) -> Case:
-    """The case with what asking needs: its office, consents and returnee. (Loaded here, not
-    through bot/services/cases.py, which plans check-ins when a case is added.)"""
-    case = await session.get(
-        Case,
-        case_id,
-        options=[
-            selectinload(Case.office),
-            selectinload(Case.consents),
-            selectinload(Case.returnee),
-        ],
-    )
-    assert case is not None
-    return case
-
-
-def returnee_language(case: Case) -> str:
-    return (case.returnee.language if case.returnee else None) or case.language
 
 
 def _office_holidays(case: Case) -> set[date]:
@@ -209,18 +187,15 @@ async def ask_due(session: AsyncSession, now: datetime) -> int:
 async def _ask(
     session: AsyncSession, case: Case, returnee: Person, check_in: CheckIn, news: str
 ) -> None:
-    await queue(
+    await queue_news(
         session,
         case,
+        returnee,
         NewsPayload(
             news=news,
             language=returnee_language(case),
             buttons=[NewsButton(action="checkin", target=check_in.id)],
         ),
-        destination=Destination.PRIVATE,
-        direction=Direction.TO_RETURNEE,
-        author=None,
-        chat_id=returnee.telegram_user_id,
     )
 
 
@@ -246,7 +221,7 @@ async def remind_or_miss(session: AsyncSession, now: datetime) -> int:
         case = await case_by_id(session, check_in.case_id)
         if waited >= timedelta(days=MISSED_AFTER_DAYS):
             if await _claim(session, check_in.id, CheckInStatus.ASKED, CheckInStatus.MISSED):
-                await _topic(session, case, "checkin_missed", month=str(check_in.month))
+                await relay.notice(session, case, "checkin_missed", month=str(check_in.month))
                 audit.record(session, "checkin.missed", case_id=case.id)
                 done += 1
             continue
@@ -265,34 +240,19 @@ async def remind_or_miss(session: AsyncSession, now: datetime) -> int:
     return done
 
 
-async def _topic(session: AsyncSession, case: Case, key: str, **values: str) -> None:
-    await queue(
-        session,
-        case,
-        NoticePayload(notice=key, values=dict(values)),
-        destination=Destination.TOPIC,
-        direction=Direction.OFFICE_NOTICE,
-        author=None,
-    )
-
-
 async def _alert(
     session: AsyncSession, case: Case, alert: CheckInAlert, month: int, key: str
 ) -> None:
     """The alert in the topic, naming the assigned staff member (or all the office's staff),
     with the button that takes it."""
-    await queue(
+    await relay.notice(
         session,
         case,
-        NoticePayload(
-            notice=key,
-            values={"month": str(month), "answer": alert.answer},
-            mentions=await alerted_staff(session, case),
-            buttons=[NoticeButton(action="take_alert", target=alert.id)],
-        ),
-        destination=Destination.TOPIC,
-        direction=Direction.OFFICE_NOTICE,
-        author=None,
+        key,
+        mentions=await alerted_staff(session, case),
+        buttons=[NoticeButton(action="take_alert", target=alert.id)],
+        month=str(month),
+        answer=alert.answer,
     )
 
 
@@ -361,7 +321,7 @@ async def pause(session: AsyncSession, case: Case, returnee: Person, *, stop: bo
         .where(CheckIn.case_id == case.id, CheckIn.status == CheckInStatus.ASKED)
         .values(status=CheckInStatus.CANCELLED)
     )
-    await _topic(session, case, "checkins_stopped" if stop else "checkins_paused")
+    await relay.notice(session, case, "checkins_stopped" if stop else "checkins_paused")
     audit.record(session, "checkins." + case.checkins, actor_id=returnee.id, case_id=case.id)
 
 
@@ -495,12 +455,23 @@ async def finish(
         session, check_in.id, CheckInStatus.ASKED, CheckInStatus.ANSWERED, answered_at=now
     ):
         raise ValueError("this check-in is not waiting for an answer")
-    await _topic(
+
+    def said(question: str) -> str:
+        # The answer's key ("safe.no"), worded in the office's language when the note is sent.
+        value = getattr(check_in, question)
+        return f"{question}.{value}" if value else "-"
+
+    await relay.notice(
         session,
         case,
         "checkin_summary",
         month=str(check_in.month),
-        **{q: f"{q}.{getattr(check_in, q)}" if getattr(check_in, q) else "-" for q in QUESTIONS},
+        feeling=said("feeling"),
+        safe=said("safe"),
+        housing=said("housing"),
+        activity=said("activity"),
+        money=said("money"),
+        contact=said("contact"),
         note=check_in.note or "-",
     )
     audit.record(session, "checkin.answered", actor_id=returnee.id, case_id=case.id)

@@ -24,13 +24,11 @@ from bot.services import audit
 from bot.services.budget import Remaining, amount, categories, total_of
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
-from bot.services.outbox import Money, NewsPayload, queue
+from bot.services.outbox import Money, NewsPayload, queue_news
 from storage.models import (
     BudgetCategory,
     Case,
     CaseStatus,
-    Destination,
-    Direction,
     LedgerKind,
     LedgerLine,
     LineStatus,
@@ -179,9 +177,10 @@ async def _tell_returnee(
         return
     await session.flush()
     left = (await statement(session, case)).of(category).left
-    await queue(
+    await queue_news(
         session,
         case,
+        returnee,
         NewsPayload(
             news=news,
             language=returnee.language or case.language,
@@ -190,10 +189,6 @@ async def _tell_returnee(
             left=Money(amount=str(left), currency=currency),
             note=line.reason,
         ),
-        destination=Destination.PRIVATE,
-        direction=Direction.TO_RETURNEE,
-        author=None,
-        chat_id=returnee.telegram_user_id,
     )
 
 

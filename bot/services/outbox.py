@@ -342,3 +342,18 @@ async def queue(
     session.add(item)
     # The audit log gets its line when the relay is delivered (relay.sent.*), not here.
     return Queued(item)
+
+
+async def queue_news(
+    session: AsyncSession, case: Case, returnee: Person, news: NewsPayload
+) -> Queued:
+    """News for the returnee about their own case, to their private chat."""
+    return await queue(
+        session,
+        case,
+        news,
+        destination=Destination.PRIVATE,
+        direction=Direction.TO_RETURNEE,
+        author=None,
+        chat_id=returnee.telegram_user_id,
+    )

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import ledger
+from bot.services import ledger, relay
 from bot.services.cases import case_by_id, returnee_language
 from bot.services.errors import RuleViolation
 from bot.services.inbox import may_act
-from bot.services.outbox import Money, NewsPayload, NoticeButton, NoticePayload, queue
-from storage.models import Case, Destination, Direction, LedgerLine, Person
+from bot.services.outbox import Money, NewsPayload, NoticeButton, queue_news
+from storage.models import Case, LedgerLine, Person
 
 
 async def request(
@@ -30,24 +30,17 @@ async def request(
     )
     await session.flush()
     currency = (await ledger.statement(session, case)).of(to_category).currency
-    await queue(
+    await relay.notice(
         session,
         case,
-        NoticePayload(
-            notice="reallocation_requested",
-            values={
-                "amount": f"{amount} {currency}",
-                "from_category": from_category,
-                "category": to_category,
-            },
-            buttons=[
-                NoticeButton(action="move_yes", target=line.id),
-                NoticeButton(action="move_no", target=line.id),
-            ],
-        ),
-        destination=Destination.TOPIC,
-        direction=Direction.OFFICE_NOTICE,
-        author=None,
+        "reallocation_requested",
+        buttons=[
+            NoticeButton(action="move_yes", target=line.id),
+            NoticeButton(action="move_no", target=line.id),
+        ],
+        amount=f"{amount} {currency}",
+        from_category=from_category,
+        category=to_category,
     )
     return line
 
@@ -63,18 +56,15 @@ async def decide(session: AsyncSession, line_id: int, staff: Person, *, allow: b
     line = await ledger.decide_reallocation(session, case, line_id, approve=allow, staff=staff)
     currency = (await ledger.statement(session, case)).of(line.category).currency
     if case.returnee is not None:
-        await queue(
+        await queue_news(
             session,
             case,
+            case.returnee,
             NewsPayload(
                 news="moved" if allow else "move_refused",
                 language=returnee_language(case),
                 category=line.category,
                 amount=Money(amount=str(line.amount), currency=currency),
             ),
-            destination=Destination.PRIVATE,
-            direction=Direction.TO_RETURNEE,
-            author=None,
-            chat_id=case.returnee.telegram_user_id,
         )
     return line

@@ -18,7 +18,7 @@ from typing import Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import audit, ledger
+from bot.services import audit, ledger, relay
 from bot.services.cases import case_by_id, returnee_language
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
@@ -28,9 +28,9 @@ from bot.services.outbox import (
     Money,
     NewsButton,
     NewsPayload,
-    NoticePayload,
     ReceiptCardPayload,
     queue,
+    queue_news,
 )
 from storage.models import (
     Case,
@@ -72,17 +72,8 @@ def receipt_categories(balances: list[Balance]) -> list[Balance]:
 
 
 async def _news(session: AsyncSession, case: Case, news: NewsPayload) -> None:
-    if case.returnee is None:
-        return
-    await queue(
-        session,
-        case,
-        news,
-        destination=Destination.PRIVATE,
-        direction=Direction.TO_RETURNEE,
-        author=None,
-        chat_id=case.returnee.telegram_user_id,
-    )
+    if case.returnee is not None:
+        await queue_news(session, case, case.returnee, news)
 
 
 async def _card(
@@ -100,23 +91,6 @@ async def _card(
         direction=Direction.OFFICE_NOTICE,
         author=None,
     )
-
-
-async def _topic_notice(
-    session: AsyncSession, case: Case, key: str, reply_to: int | None = None, **values: str
-) -> None:
-    mentions = await alerted_staff(session, case) if key in ALERTS else []
-    await queue(
-        session,
-        case,
-        NoticePayload(notice=key, values=dict(values), mentions=mentions, reply_to=reply_to),
-        destination=Destination.TOPIC,
-        direction=Direction.OFFICE_NOTICE,
-        author=None,
-    )
-
-
-ALERTS = ("money_not_received",)
 
 
 def _text(value: str, limit: int, what: str) -> str:
@@ -478,7 +452,7 @@ async def answer(session: AsyncSession, receipt_id: int, returnee: Person, text:
         raise RuleViolation("the office has no open question about this receipt")
     written = _text(text, 1000, "the answer")
     await _move(session, receipt, ReceiptStatus.UNDER_REVIEW, from_=(ReceiptStatus.NEEDS_INFO,))
-    await _topic_notice(
+    await relay.notice(
         session,
         case,
         "receipt_answered",
@@ -539,10 +513,11 @@ async def received(
     )
     if not arrived:
         currency = (await ledger.statement(session, case)).of(payout.category).currency
-        await _topic_notice(
+        await relay.notice(
             session,
             case,
             "money_not_received",
+            mentions=await alerted_staff(session, case),
             amount=f"{payout.amount} {currency}",
             category=payout.category,
         )
@@ -557,7 +532,7 @@ async def tell_overdue(session: AsyncSession, now: datetime | None = None) -> in
         case = await case_by_id(session, payout.case_id)
         receipt = await session.get(Receipt, payout.receipt_id) if payout.receipt_id else None
         currency = (await ledger.statement(session, case)).of(payout.category).currency
-        await _topic_notice(
+        await relay.notice(
             session,
             case,
             "payout_overdue",

@@ -23,6 +23,7 @@ from bot.services.outbox import (
     Combinable,
     CopyPayload,
     Mention,
+    NoticeButton,
     NoticePayload,
     Queued,
     Source,
@@ -268,9 +269,15 @@ def _notice(
     entry: str | None,
     reply_to: int | None,
     values: dict[str, Any],
+    buttons: Sequence[NoticeButton] = (),
 ) -> NoticePayload:
     return NoticePayload(
-        notice=key, values=values, mentions=list(mentions), entry=entry, reply_to=reply_to
+        notice=key,
+        values=values,
+        mentions=list(mentions),
+        entry=entry,
+        reply_to=reply_to,
+        buttons=list(buttons),
     )
 
 
@@ -282,14 +289,15 @@ async def notice(
     mentions: Sequence[Mention] = (),
     entry: str | None = None,
     reply_to: int | None = None,
+    buttons: Sequence[NoticeButton] = (),
     **values: str | int | float | None,
 ) -> OutboxItem:
     """A note from the bot itself in the case's topic (the text is rendered when sent);
-    `values` fill its placeholders."""
+    `values` fill its placeholders; `buttons` let staff answer it with a press."""
     queued = await queue(
         session,
         case,
-        _notice(key, mentions, entry, reply_to, values),
+        _notice(key, mentions, entry, reply_to, values, buttons),
         destination=Destination.TOPIC,
         direction=Direction.OFFICE_NOTICE,
         author=None,
