@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import N_
 from bot.languages import choices_for
 from bot.services.cases import case_of_returnee
-from bot.services.consent import give_consent, withdraw_consent
+from bot.services import sharing
+from bot.services.consent import give_consent
 from dialogs.home import show_home
 from dialogs.states import MainMenu, Onboarding
 from dialogs.widgets import Tr, change_language, language_items, language_picker
@@ -69,8 +70,10 @@ async def record_decision(manager: DialogManager, *, granted: bool) -> bool:
         await show_home(manager, person, session)
         return False
     i18n: I18n = manager.middleware_data["i18n"]
-    decide = give_consent if granted else withdraw_consent
-    decide(session, case, person, language=i18n.current_locale)
+    if granted:
+        give_consent(session, case, person, language=i18n.current_locale)
+    else:
+        await sharing.withdraw(session, case, person, language=i18n.current_locale)
     await session.commit()
     return True
 

@@ -145,6 +145,8 @@ class Person(Base):
     organisation: Mapped[str | None] = mapped_column(String(100))
     office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # A counsellor who also wants events as they happen, besides the monthly digest.
+    events: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     office: Mapped[Office | None] = relationship()
     counselled_cases: Mapped[list[Case]] = relationship(
@@ -180,6 +182,20 @@ class Case(Base):
     programme: Mapped[str | None] = mapped_column(String(16))
     # Monthly check-ins: "on", or "paused" / "stopped" by the returnee until staff resume them.
     checkins: Mapped[str] = mapped_column(String(16), default="on", server_default="on")
+    # What the case's counsellors get (bot/services/sharing.py): "status" by default, or
+    # "checkins" when the returnee also shares how they answer the monthly check-ins.
+    sharing: Mapped[str] = mapped_column(String(16), default="status", server_default="status")
+    # The lifecycle, for the programme's statistics (bot/services/lifecycle.py).
+    eligible_on: Mapped[date | None] = mapped_column(Date)
+    applied_on: Mapped[date | None] = mapped_column(Date)  # first consent given
+    returned_on: Mapped[date | None] = mapped_column(Date)  # arrival confirmed
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    dropped_on: Mapped[date | None] = mapped_column(Date)
+    drop_reason: Mapped[str | None] = mapped_column(String(32))
+    declined_on: Mapped[date | None] = mapped_column(Date)  # chose not to join
+    decline_reason: Mapped[str | None] = mapped_column(String(32))
+    # The office's first message to the returnee: an event for the counsellors, once.
+    first_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     office: Mapped[Office] = relationship(back_populates="cases")
     returnee: Mapped[Person | None] = relationship(foreign_keys=[returnee_id])
@@ -294,6 +310,7 @@ class OutboxKind(enum.StrEnum):
     EDIT_FOLLOWS = "edit_follows"  # an edit waiting behind its not yet delivered original
     RECEIPT_CARD = "receipt_card"  # a receipt's card in the topic: sent with its files, or edited
     NEWS = "news"  # a message to a person about their own case, in their language
+    COUNSELLOR = "counsellor"  # a status update, plan, event or digest for a counsellor
 
 
 class Destination(enum.StrEnum):
@@ -644,3 +661,45 @@ class ProgrammeSchedule(Base):
 
     programme: Mapped[str] = mapped_column(String(16), primary_key=True)
     checkin_months: Mapped[list[int]] = mapped_column(JSON)
+
+
+# ---- status updates, plans and digests for counsellors (bot/services/updates.py) -----------
+
+
+class UpdateKind(enum.StrEnum):
+    STATUS = "status"
+    PLAN = "plan"
+
+
+class CaseUpdate(Base):
+    """A status update or a version of the reintegration plan, written by office staff.
+
+    A draft until staff confirm the preview; only confirmed rows reach counsellors, and the
+    newest confirmed plan is the case's current plan."""
+
+    __tablename__ = "case_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[UpdateKind] = mapped_column(_string_enum(UpdateKind, 8))
+    status: Mapped[str | None] = mapped_column(String(32))  # a key of updates.STATUSES
+    text: Mapped[str | None] = mapped_column(Text)  # the note, or the plan
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The bot's question in the topic that staff answer by replying with the note.
+    prompt_message_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class Digest(Base):
+    """One counsellor's monthly digest: the row is the claim, so it is sent once a month."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("counsellor_id", "period", name="uq_digest_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    counsellor_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(7))  # the month it covers, "2026-11"
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

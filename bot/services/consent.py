@@ -36,6 +36,8 @@ def _decide(
         at=utcnow(),
     )
     case.consents.append(decision)
+    if granted and case.applied_on is None:
+        case.applied_on = decision.at.date()  # the day they applied, for the statistics
     audit.record(
         session,
         "consent.given" if granted else "consent.withdrawn",

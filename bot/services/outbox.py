@@ -172,6 +172,23 @@ class NewsPayload(_Payload):
     buttons: list[NewsButton] = Field(default_factory=list)
 
 
+class CounsellorPayload(_Payload):
+    """Something for one counsellor, written from translated templates in their language when
+    it is sent, and only if the returnee's consent still allows it then: a confirmed status
+    update or plan (`update_id`), an event, or the monthly digest (`digest_id`, all their
+    cases). The only words of staff it can carry are a confirmed update's, read from its row."""
+
+    kind: Literal[OutboxKind.COUNSELLOR] = OutboxKind.COUNSELLOR
+    counsellor_id: int
+    update_id: int | None = None
+    event: str | None = None  # a key of bot/delivery/texts/counsellors.py EVENTS
+    reason: str | None = None  # a drop-out reason (lifecycle.DROP_REASONS)
+    category: str | None = None
+    amount: Money | None = None
+    digest_id: int | None = None
+    sent: list[int] = Field(default_factory=list)  # parts Telegram has already
+
+
 Payload = (
     CopyPayload
     | TextPayload
@@ -181,6 +198,7 @@ Payload = (
     | EditFollowsPayload
     | ReceiptCardPayload
     | NewsPayload
+    | CounsellorPayload
 )
 
 PAYLOADS: dict[OutboxKind, type[Payload]] = {
@@ -194,6 +212,7 @@ PAYLOADS: dict[OutboxKind, type[Payload]] = {
     OutboxKind.EDIT_FOLLOWS: EditFollowsPayload,
     OutboxKind.RECEIPT_CARD: ReceiptCardPayload,
     OutboxKind.NEWS: NewsPayload,
+    OutboxKind.COUNSELLOR: CounsellorPayload,
 }
 
 
@@ -294,7 +313,7 @@ async def place_in_inbox(session: AsyncSession, case: Case) -> None:
 
 async def queue(
     session: AsyncSession,
-    case: Case,
+    case: Case | None,
     payload: Payload,
     *,
     destination: Destination,
@@ -321,13 +340,14 @@ async def queue(
             assert item is not None
             return Queued(item, again=True)
     if destination is Destination.TOPIC:
+        assert case is not None, "a topic belongs to a case"
         await place_in_inbox(session, case)
     now = utcnow()
     item = OutboxItem(
         source_chat_id=source.chat_id if source else None,
         source_message_id=source.message_id if source else None,
         revision=revision,
-        case_id=case.id,
+        case_id=case.id if case else None,
         destination=destination,
         chat_id=chat_id,
         kind=payload.kind,
