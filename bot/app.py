@@ -32,6 +32,7 @@ from bot.once import Once
 from bot.paths import KNOWLEDGE_DIR, OFFICE_SHEETS_DIR
 from bot.response_types import KeepResponseTypes
 from bot.scheduled import Sweeps
+from bot.services.digests import DigestSchedule
 from bot.services.invite_guard import InviteGuard
 from dialogs import dialogs_router
 from storage.db import create_engine, create_sessionmaker
@@ -149,7 +150,14 @@ def create_app(settings: Settings) -> App:
     dispatcher["once"] = Once()
     # Every process handles updates; only the leader sends (Telegram's limits are per bot).
     leadership = Leadership(engine)
-    sweeps = Sweeps(sessionmaker, sender, every_seconds=settings.sweep_seconds)
+    sweeps = Sweeps(
+        sessionmaker,
+        sender,
+        every_seconds=settings.sweep_seconds,
+        digest=DigestSchedule(
+            day=settings.digest_day, hour=settings.digest_hour, timezone=settings.digest_timezone
+        ),
+    )
 
     async def lead() -> None:
         await sender.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,10 @@ class Settings(BaseSettings):
     # How often the leader looks for scheduled work that is due (check-ins, reminders, overdue
     # payouts); 0 leaves it to whoever calls the sweep (the tests, with a clock of their own).
     sweep_seconds: float = Field(default=300, ge=0)
+    # The counsellors' monthly digest: day of the month (1-28), hour, and their time zone.
+    digest_day: int = Field(default=1, ge=1, le=28)
+    digest_hour: int = Field(default=9, ge=0, le=23)
+    digest_timezone: str = "Europe/Copenhagen"
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
     # Failed invite tokens tolerated from one account before it has to wait.
     invite_attempts: int = Field(default=5, ge=1)
@@ -79,6 +84,17 @@ class Settings(BaseSettings):
                 "TELEGRAM_API_BASE must be an http(s) URL such as http://127.0.0.1:8081"
             )
         return value.rstrip("/")
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _digest_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"DIGEST_TIMEZONE {value!r} is not a time zone such as Europe/Copenhagen"
+            ) from None
+        return value
 
     @field_validator("default_locale")
     @classmethod

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services import checkins, receipts
+from bot.services import checkins, digests, receipts
 from bot.services.clock import utcnow
 from bot.services.unit_of_work import Wakeable
 
@@ -29,8 +29,10 @@ class Sweeps:
         *,
         every_seconds: float = SWEEP_SECONDS,
         clock: Callable[[], datetime] = utcnow,
+        digest: digests.DigestSchedule | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.digest = digest or digests.DigestSchedule()
         self.sender = sender
         self.every_seconds = every_seconds
         self.clock = clock
@@ -69,9 +71,10 @@ class Sweeps:
             logger.exception("scheduled sweep failed")
 
     async def sweep(self, now: datetime | None = None) -> int:
-        """Everything due at `now`: check-ins to ask, reminders, missed check-ins, and payouts
-        approved but unpaid for ten days. Each batch is committed with the messages it queued;
-        a process down for a day catches up here, and the sender keeps to Telegram's limits."""
+        """Everything due at `now`: check-ins to ask, reminders, missed check-ins, payouts
+        approved but unpaid for ten days, and the counsellors' monthly digests. Each batch is
+        committed with the messages it queued; a process down for a day catches up here, and
+        the sender keeps to Telegram's limits."""
         moment = now or self.clock()
         done = 0
         async with self.sessionmaker() as session:
@@ -90,6 +93,14 @@ class Sweeps:
             done += await checkins.repeat_alerts(session, moment)
             done += await receipts.tell_overdue(session, moment)
             await session.commit()
+            await digests.plan(session, self.digest, moment)
+            await session.commit()
+            while queued := await digests.queue_due(session, moment):
+                await session.commit()
+                done += queued
+                if queued < digests.BATCH:
+                    break
+                await asyncio.sleep(BETWEEN_BATCHES_SECONDS)
         if done:
             self.sender.wake()
             logger.info("scheduled work done: %s", done)

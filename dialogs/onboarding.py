@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import N_
 from bot.languages import choices_for
-from bot.services.cases import case_of_returnee
 from bot.services import sharing
+from bot.services.cases import case_of_returnee
 from bot.services.consent import give_consent
 from dialogs.home import show_home
 from dialogs.states import MainMenu, Onboarding

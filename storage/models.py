@@ -701,5 +701,8 @@ class Digest(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     counsellor_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
     period: Mapped[str] = mapped_column(String(7))  # the month it covers, "2026-11"
+    # The month as moments in the counsellors' time zone: [starts_at, ends_at).
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -4,6 +4,7 @@ go as one topic message; an album goes as one."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, NamedTuple, assert_never
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.delivery.counsellor_messages import compose
 from bot.delivery.gateway import Gateway
 from bot.delivery.split import CAPTION_LIMIT, TEXT_LIMIT, Part, split, split_head, utf16_length
 from bot.delivery.texts import copyable, notice_text, office_locale, with_mentions
@@ -35,6 +37,7 @@ from bot.services import ledger
 from bot.services.messages import Entity
 from bot.services.outbox import (
     CopyPayload,
+    CounsellorPayload,
     EditFollowsPayload,
     EditTextPayload,
     NewsPayload,
@@ -55,6 +58,8 @@ from storage.models import (
     OutboxStatus,
     Receipt,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class Sent(NamedTuple):
@@ -128,6 +133,8 @@ class Renderers:
                 return await self._receipt_card(session, item, payload, case, where)
             case NewsPayload():
                 return await self._news(item, payload, where)
+            case CounsellorPayload():
+                return await self._counsellor(session, item, payload, where)
             case EditFollowsPayload():
                 raise AssertionError("an edit that follows is resolved before it is sent")
             case _:
@@ -285,6 +292,22 @@ class Renderers:
         )
         return [Sent(item, None, 0)]
 
+    async def _counsellor(
+        self, session: AsyncSession, item: OutboxItem, payload: CounsellorPayload, where: Where
+    ) -> list[Sent]:
+        text = await compose(session, self.i18n, payload, item.case_id)
+        if text is None:
+            # Consent withdrawn, the counsellor unlinked, or nothing to tell: never sent.
+            logger.info("outbox item %s withheld: no longer for its counsellor", item.id)
+            item.status, item.payload = OutboxStatus.FAILED, {}
+            return []
+        # About a case: protected from forwarding, like everything about a returnee.
+        protected = Where(where.chat_id, None, protect=True)
+        sent = await self._parts(
+            session, item, payload, protected, split(text, [], TEXT_LIMIT), None
+        )
+        return [Sent(item, None, message_id) for message_id in sent]
+
     async def _text(
         self, session: AsyncSession, item: OutboxItem, payload: TextPayload, where: Where
     ) -> list[Sent]:
@@ -347,7 +370,7 @@ class Renderers:
         self,
         session: AsyncSession,
         item: OutboxItem,
-        payload: CopyPayload | TextPayload,
+        payload: CopyPayload | TextPayload | CounsellorPayload,
         where: Where,
         parts: list[Part],
         reply: ReplyParameters | None,

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import audit, relay
+from bot.services import audit, counsellor_news, relay
 from bot.services.case_rows import case_by_id, returnee_language
 from bot.services.checkin_times import next_allowed, schedule, send_moment, working_day_after
 from bot.services.clock import as_utc, utcnow
@@ -223,6 +223,8 @@ async def remind_or_miss(session: AsyncSession, now: datetime) -> int:
             if await _claim(session, check_in.id, CheckInStatus.ASKED, CheckInStatus.MISSED):
                 await relay.notice(session, case, "checkin_missed", month=str(check_in.month))
                 audit.record(session, "checkin.missed", case_id=case.id)
+                if await _missed_before(session, check_in):
+                    await counsellor_news.event(session, case, "missed_twice")
                 done += 1
             continue
         due_reminders = sum(waited >= timedelta(days=d) for d in REMIND_AFTER_DAYS)
@@ -238,6 +240,17 @@ async def remind_or_miss(session: AsyncSession, now: datetime) -> int:
             await _ask(session, case, case.returnee, check_in, "checkin_reminder")
             done += 1
     return done
+
+
+async def _missed_before(session: AsyncSession, check_in: CheckIn) -> bool:
+    """Was the case's check-in before this one missed too (two in a row)?"""
+    before = await session.scalar(
+        select(CheckIn.status)
+        .where(CheckIn.case_id == check_in.case_id, CheckIn.month < check_in.month)
+        .order_by(CheckIn.month.desc())
+        .limit(1)
+    )
+    return before is CheckInStatus.MISSED
 
 
 async def _alert(
@@ -426,6 +439,7 @@ async def answer(
         await session.flush()
         await _alert(session, case, raised, check_in.month, "checkin_alert")
         audit.record(session, "checkin.alert", actor_id=returnee.id, case_id=case.id)
+        await counsellor_news.event(session, case, "alert")
     return Answered(alert=alert, safety=question == "safe" and value in ("no", "talk"))
 
 

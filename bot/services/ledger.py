@@ -20,7 +20,7 @@ from typing import Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import audit
+from bot.services import audit, counsellor_news
 from bot.services.budget import Remaining, amount, categories, total_of
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
@@ -353,9 +353,11 @@ async def approve_payout(
     staff: Person | None,
     receipt_id: int | None = None,
     rate: Decimal | None = None,
+    tell: bool = True,
 ) -> Payout:
     """Money decided for the returnee, to be paid; never more than is left. The caller holds
-    the case's money (`hold_case_money`) from before it read what is left."""
+    the case's money (`hold_case_money`) from before it read what is left. `tell`: counsellors
+    who follow events hear of it."""
     balance = (await statement(session, case)).of(category)
     if value <= 0:
         raise RuleViolation("the amount must be more than zero")
@@ -375,6 +377,14 @@ async def approve_payout(
     session.add(payout)
     await session.flush()
     audit.record(session, "money.payout_approved", actor_id=_id(staff), case_id=case.id)
+    if tell:
+        await counsellor_news.event(
+            session,
+            case,
+            "payout_approved",
+            category=category,
+            amount=Money(amount=str(value), currency=balance.currency),
+        )
     return payout
 
 
@@ -383,10 +393,24 @@ async def record_payout(
 ) -> Payout:
     """A payout already made (the admin CLI): approved and paid at once."""
     await hold_case_money(session, case)
-    payout = await approve_payout(session, case, category, amount(value), method=None, staff=None)
+    payout = await approve_payout(
+        session, case, category, amount(value), method=None, staff=None, tell=False
+    )
     payout.status, payout.paid_on = PayoutStatus.PAID, paid_on
     audit.record(session, "money.payout_paid", case_id=case.id)
+    await _tell_paid(session, case, payout)
     return payout
+
+
+async def _tell_paid(session: AsyncSession, case: Case, payout: Payout) -> None:
+    currency = (await statement(session, case)).of(payout.category).currency
+    await counsellor_news.event(
+        session,
+        case,
+        "payout_paid",
+        category=payout.category,
+        amount=Money(amount=str(payout.amount), currency=currency),
+    )
 
 
 async def mark_paid(
@@ -410,6 +434,7 @@ async def mark_paid(
     payout = await session.get(Payout, payout_id, populate_existing=True)
     assert payout is not None
     audit.record(session, "money.payout_paid", actor_id=_id(staff), case_id=case.id)
+    await _tell_paid(session, case, payout)
     return payout
 
 

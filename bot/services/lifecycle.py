@@ -72,7 +72,9 @@ async def returned(
     return True
 
 
-async def close(session: AsyncSession, case: Case, on: date, actor: Person | None) -> None:
+async def close(
+    session: AsyncSession, case: Case, on: date, actor: Person | None, *, tell: bool = True
+) -> None:
     """The programme is over for this returnee: nothing more is asked of them."""
     if not is_open(case):
         raise RuleViolation(f"case {case.code} is already {case.status.value}")
@@ -82,7 +84,8 @@ async def close(session: AsyncSession, case: Case, on: date, actor: Person | Non
     audit.record(
         session, "case.closed", actor_id=_actor(actor), case_id=case.id, office_id=case.office_id
     )
-    await counsellor_news.event(session, case, "closed")
+    if tell:
+        await counsellor_news.event(session, case, "closed")
 
 
 async def drop(

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.split import utf16_length
+from bot.services import counsellor_news
 from bot.services.clock import utcnow
 from bot.services.edits import edited, follow_edit, held_original
 from bot.services.locations import last_shared_location, share_location
@@ -240,6 +241,9 @@ async def from_staff(
         )
     if direction is Direction.TO_RETURNEE:
         await record_response_time(session, case, staff)
+        if case.first_contact_at is None:
+            case.first_contact_at = utcnow()
+            await counsellor_news.event(session, case, "first_contact")
     queued = await queue(
         session,
         case,

@@ -71,6 +71,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("period", sa.String(7), nullable=False),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("queued_at", sa.DateTime(timezone=True), nullable=True),
         sa.UniqueConstraint("counsellor_id", "period", name="uq_digest_period"),
