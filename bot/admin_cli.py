@@ -22,11 +22,13 @@ from bot.services import (
     cases,
     invites,
     ledger,
+    lifecycle,
     offices,
     people,
     programmes,
     saved_replies,
 )
+from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
@@ -147,9 +149,13 @@ async def _case_add(session: AsyncSession, a: argparse.Namespace, _: Settings) -
 
 
 async def _case_set(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
-    if a.programme is None and a.return_date is None:
-        raise RuleViolation("give --programme, --return-date or both")
+    if a.programme is None and a.return_date is None and a.eligible is None:
+        raise RuleViolation("give --programme, --return-date, --eligible or several")
     lines = []
+    if a.eligible is not None:
+        case = await cases.get_case(session, a.code)
+        lifecycle.eligible(case, a.eligible)
+        lines.append(f"case {case.code}: eligible from {case.eligible_on}")
     if a.programme is not None:
         case = await cases.set_programme(session, a.code, a.programme)
         lines.append(f"case {case.code}: programme {case.programme}")
@@ -157,6 +163,35 @@ async def _case_set(session: AsyncSession, a: argparse.Namespace, _: Settings) -
         case = await cases.set_return_date(session, a.code, a.return_date)
         lines.append(f"case {case.code}: return date {case.return_date}; check-ins planned")
     return lines
+
+
+def _day(a: argparse.Namespace) -> date:
+    return a.on or utcnow().date()
+
+
+async def _case_returned(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    case = await cases.get_case(session, a.code)
+    if not await lifecycle.returned(session, case, _day(a), None):
+        return [f"case {case.code}: arrival was confirmed already ({case.returned_on})"]
+    return [f"case {case.code}: returned on {case.returned_on}"]
+
+
+async def _case_close(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    case = await cases.get_case(session, a.code)
+    await lifecycle.close(session, case, _day(a), None)
+    return [f"case {case.code}: closed on {case.closed_on}"]
+
+
+async def _case_drop(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    case = await cases.get_case(session, a.code)
+    await lifecycle.drop(session, case, a.reason, _day(a), None)
+    return [f"case {case.code}: dropped out on {case.dropped_on} ({case.drop_reason})"]
+
+
+async def _case_decline(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    case = await cases.get_case(session, a.code)
+    lifecycle.decline(case, a.reason, _day(a))
+    return [f"case {case.code}: chose not to join on {case.declined_on} ({case.decline_reason})"]
 
 
 async def _budget_set(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
@@ -480,7 +515,26 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--return-date", type=_iso_date, help="e.g. 2026-11-15; check-ins not yet asked move"
     )
+    p.add_argument("--eligible", type=_iso_date, help="the day the person became eligible")
     p.set_defaults(handler=_case_set)
+    p = case.add_parser("returned", help="confirm the returnee's arrival home")
+    p.add_argument("--code", required=True)
+    p.add_argument("--on", type=_iso_date, help="the day; default today")
+    p.set_defaults(handler=_case_returned)
+    p = case.add_parser("close", help="close a case: the programme is over for them")
+    p.add_argument("--code", required=True)
+    p.add_argument("--on", type=_iso_date, help="the day; default today")
+    p.set_defaults(handler=_case_close)
+    p = case.add_parser("drop", help="the returnee left the programme, for a reason")
+    p.add_argument("--code", required=True)
+    p.add_argument("--reason", required=True, choices=lifecycle.DROP_REASONS)
+    p.add_argument("--on", type=_iso_date, help="the day; default today")
+    p.set_defaults(handler=_case_drop)
+    p = case.add_parser("decline", help="an eligible person chose not to join, for a reason")
+    p.add_argument("--code", required=True)
+    p.add_argument("--reason", required=True, choices=lifecycle.DECLINE_REASONS)
+    p.add_argument("--on", type=_iso_date, help="the day; default today")
+    p.set_defaults(handler=_case_decline)
     p = case.add_parser("list", help="list cases")
     p.add_argument("--office")
     p.set_defaults(handler=_case_list)

@@ -22,6 +22,7 @@ COUNSELLOR_COMMANDS = (
     ("cases", N_("Show my cases")),
     ("questions", N_("Questions about the programme")),
     ("search", N_("Search the programme answers")),
+    ("settings", N_("What I am told about my cases")),
     ("help", N_("How Homeward works")),
 )
 STAFF_COMMANDS = (("help", N_("How Homeward works")),)

@@ -12,7 +12,7 @@ from aiogram_dialog.widgets.text import Format
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.formatting import format_date
-from bot.services import checkins
+from bot.services import checkins, sharing
 from bot.services import knowledge as knowledge_service
 from bot.services.cases import case_of_returnee
 from bot.services.consent import current_consent
@@ -33,10 +33,13 @@ async def privacy_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[s
     case = await case_of_returnee(session, dialog_manager.middleware_data["person"])
     decision = current_consent(case) if case else None
     granted = bool(decision and decision.granted)
+    shares = bool(case and granted and case.sharing == sharing.CHECKINS)
     return {
         **await consent_getter(dialog_manager),
         "consent_given": granted,
         "consent_missing": not granted,
+        "shares_checkins": shares,
+        "status_only": granted and not shares,
         "since": format_date(decision.at, i18n.current_locale) if decision else "",
     }
 
@@ -75,6 +78,24 @@ async def on_agree(callback: CallbackQuery, _: Button, manager: DialogManager) -
     # The consent text is already on screen here, so agreeing takes effect at once.
     await record_decision(manager, granted=True)
     await manager.switch_to(MainMenu.privacy)
+
+
+async def _share(manager: DialogManager, level: str) -> None:
+    session: AsyncSession = manager.middleware_data["session"]
+    work: UnitOfWork = manager.middleware_data["work"]
+    person: Person = manager.middleware_data["person"]
+    case = await case_of_returnee(session, person)
+    if case is not None:
+        sharing.set_level(session, case, person, level)
+        await work.commit()
+
+
+async def on_share_checkins(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:
+    await _share(manager, sharing.CHECKINS)
+
+
+async def on_share_status(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:
+    await _share(manager, sharing.STATUS)
 
 
 async def checkins_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[str, Any]:
@@ -130,6 +151,27 @@ def main_menu_dialog() -> Dialog:
             Tr(
                 "You have not agreed. Nothing you write here is passed on.",
                 when="consent_missing",
+            ),
+            Tr(
+                "Your contact person gets the short monthly status only.",
+                when="status_only",
+            ),
+            Tr(
+                "Your contact person also sees how you answer the monthly check-ins (how you "
+                "feel, whether you feel safe).",
+                when="shares_checkins",
+            ),
+            Button(
+                Tr("Also share my check-in answers"),
+                id="share_checkins",
+                on_click=on_share_checkins,
+                when="status_only",
+            ),
+            Button(
+                Tr("Stop sharing my check-in answers"),
+                id="share_status",
+                on_click=on_share_status,
+                when="shares_checkins",
             ),
             SwitchTo(
                 Tr("Withdraw my consent"),

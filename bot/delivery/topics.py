@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.delivery.gateway import Gateway
 from bot.delivery.texts import case_card, office_locale, topic_name
-from bot.services import relay
+from bot.services import relay, updates
 from bot.services.clock import utcnow
 from storage.models import Case, Direction, OutboxItem, OutboxKind, OutboxStatus
 
@@ -88,7 +88,10 @@ class Topics:
             .where(Case.id == case.id)
             .options(selectinload(Case.counsellors), selectinload(Case.assigned_staff))
         )
-        return case_card(self.i18n, case, office_locale(case.office, self.i18n))
+        plan = await updates.current_plan(session, case)
+        return case_card(
+            self.i18n, case, office_locale(case.office, self.i18n), plan.text if plan else None
+        )
 
     async def pin(self, chat_id: int, case: Case) -> None:
         assert case.card_message_id is not None

@@ -12,6 +12,7 @@ from bot.handlers import (
     staff_checkins,
     staff_inbox,
     staff_money,
+    staff_updates,
     start,
     unknown,
 )
@@ -36,6 +37,7 @@ def build_router() -> Router:
         private,
         staff_money.build_router(),
         staff_checkins.build_router(),
+        staff_updates.build_router(),
         staff_inbox.build_router(),
     )
     return router

@@ -23,10 +23,11 @@ from bot.delivery.texts import copyable, office_locale
 from bot.filters import HasRole
 from bot.i18n import N_
 from bot.knowledge.base import KnowledgeBase
+from bot.services import counsellor_news, relay
 from bot.services import knowledge as knowledge_service
-from bot.services import relay
 from bot.services.cases import cases_of_counsellor
 from bot.services.unit_of_work import UnitOfWork
+from bot.telegram.callbacks import EventsPress
 from bot.telegram.incoming import (
     cannot_pass_on,
     describe,
@@ -106,6 +107,55 @@ async def search_knowledge(
         text += "\n\n" + "\n".join([_("Other questions:"), *others])
     entities = [MessageEntity(**e) for e in copyable(text, commands)]
     await message.answer(text, entities=entities or None)
+
+
+def _settings_view(person: Person) -> tuple[str, InlineKeyboardMarkup]:
+    text = "\n\n".join(
+        [
+            _(
+                "Each month you get a short status of each of your active cases: check-ins, "
+                "payouts, contact with the office, changes in the plan. The office also sends "
+                "you status updates and the plan when they change."
+            ),
+            _(
+                "Events as they happen (arrival, first contact, payouts, a difficulty, two "
+                "missed check-ins, case closed): on."
+            )
+            if person.events
+            else _(
+                "Events as they happen (arrival, first contact, payouts, a difficulty, two "
+                "missed check-ins, case closed): off."
+            ),
+        ]
+    )
+    label = _("Turn events off") if person.events else _("Turn events on")
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=label, callback_data=EventsPress(on=not person.events).pack()
+                )
+            ]
+        ]
+    )
+    return text, keyboard
+
+
+async def settings(message: Message, person: Person) -> None:
+    """/settings: what the counsellor is told, and the switch for events."""
+    text, keyboard = _settings_view(person)
+    await message.answer(text, reply_markup=keyboard)
+
+
+async def events_switched(
+    callback: CallbackQuery, callback_data: EventsPress, work: UnitOfWork, person: Person
+) -> None:
+    counsellor_news.set_events(person, callback_data.on)
+    await work.commit()
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        text, keyboard = _settings_view(person)
+        await callback.message.edit_text(text, reply_markup=keyboard)
 
 
 async def open_questions(message: Message, dialog_manager: DialogManager) -> None:
@@ -234,9 +284,11 @@ def build_router() -> Router:
     router.message.register(list_cases, Command("cases"))
     router.message.register(search_knowledge, Command("search"))
     router.message.register(open_questions, Command("questions"))
+    router.message.register(settings, Command("settings"))
     router.message.register(counsellor_help, Command("help", "start"))
     router.message.register(counsellor_wrote, ~F.text.startswith("/"))
     router.callback_query.register(case_chosen, CaseChoice.filter())
+    router.callback_query.register(events_switched, EventsPress.filter())
     router.edited_message.filter(F.chat.type == "private", HasRole(Role.COUNSELLOR))
     router.edited_message.register(counsellor_edited)
     return router

@@ -28,7 +28,7 @@ from bot.handlers.location import LocationAnswer
 from bot.i18n import N_
 from bot.knowledge.base import KnowledgeBase
 from bot.middlewares.inbox import InboxMiddleware, Needs, needs
-from bot.services import inbox, relay, saved_replies
+from bot.services import inbox, relay, saved_replies, updates
 from bot.services import knowledge as knowledge_service
 from bot.services.cases import returnee_language
 from bot.services.errors import RuleViolation
@@ -58,8 +58,13 @@ async def note(message: Message) -> None:
     """/note: an internal note. It stays in the topic and is never passed on."""
 
 
-async def card(message: Message, context: InboxContext, sender: Sender, i18n: I18n) -> None:
-    text = case_card(i18n, context.case, office_locale(context.office, i18n))
+async def card(
+    message: Message, context: InboxContext, session: AsyncSession, sender: Sender, i18n: I18n
+) -> None:
+    plan = await updates.current_plan(session, context.case)
+    text = case_card(
+        i18n, context.case, office_locale(context.office, i18n), plan.text if plan else None
+    )
     await reply_in_topic(sender, message, text)
 
 

@@ -19,6 +19,7 @@ from bot.services.case_rows import case_by_id as case_by_id
 from bot.services.case_rows import returnee_language as returnee_language
 from bot.services.case_rows import with_details
 from bot.services.consent import has_consent
+from bot.services.clock import utcnow
 from bot.services.errors import NotFound, RuleViolation
 from bot.services.offices import get_office
 from bot.services.people import get_counsellor
@@ -60,6 +61,7 @@ async def add_case(
         status=status,
         counsellors=counsellors,
         programme=programme_code(programme) if programme else None,
+        eligible_on=utcnow().date(),  # the day the office learnt of them; the CLI can set it
     )
     session.add(case)
     await session.flush()

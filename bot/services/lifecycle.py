@@ -14,9 +14,9 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import audit, checkins, counsellor_news
+from bot.services import audit, checkins, counsellor_news, relay
 from bot.services.errors import RuleViolation
-from storage.models import Case, CaseStatus, Person
+from storage.models import Case, CaseStatus, OutboxKind, Person
 
 DROP_REASONS: tuple[str, ...] = (
     "disappeared",
@@ -64,6 +64,7 @@ async def returned(
     if case.return_date is None:
         case.return_date = on
         await checkins.plan(session, case)
+    await relay.topic_work(session, case, OutboxKind.CARD)  # its status changed
     audit.record(
         session, "case.returned", actor_id=_actor(actor), case_id=case.id, office_id=case.office_id
     )
@@ -81,6 +82,7 @@ async def close(
     case.status = CaseStatus.CLOSED
     case.closed_on = on
     await checkins.cancel(session, case)
+    await relay.topic_work(session, case, OutboxKind.CARD)  # its status changed
     audit.record(
         session, "case.closed", actor_id=_actor(actor), case_id=case.id, office_id=case.office_id
     )
@@ -100,6 +102,7 @@ async def drop(
     case.dropped_on = on
     case.drop_reason = reason
     await checkins.cancel(session, case)
+    await relay.topic_work(session, case, OutboxKind.CARD)  # its status changed
     audit.record(
         session, "case.dropped", actor_id=_actor(actor), case_id=case.id, office_id=case.office_id
     )

@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import audit, counsellor_news, disclosure, lifecycle
+from bot.services import audit, counsellor_news, disclosure, lifecycle, relay
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
 from bot.services.inbox import may_act
-from storage.models import Case, CaseUpdate, Person, Role, UpdateKind, case_counsellors
+from storage.models import (
+    Case,
+    CaseUpdate,
+    OutboxKind,
+    Person,
+    Role,
+    UpdateKind,
+    case_counsellors,
+)
 
 # The documents' milestones, in the order a case usually meets them.
 STATUSES: tuple[str, ...] = (
@@ -74,7 +82,7 @@ async def check(session: AsyncSession, case: Case, text: str) -> Checked:
     return Checked(text, disclosure.findings(text, known_names=known, allowed_names=allowed))
 
 
-def _staff_of(case: Case, staff: Person) -> None:
+def staff_of(case: Case, staff: Person) -> None:
     if not may_act(staff, case.office):
         raise RuleViolation("only the case's office's staff write its updates")
 
@@ -85,7 +93,7 @@ def _open(case: Case) -> None:
 
 
 async def draft_status(session: AsyncSession, case: Case, staff: Person, status: str) -> CaseUpdate:
-    _staff_of(case, staff)
+    staff_of(case, staff)
     _open(case)
     if status not in STATUSES:
         raise RuleViolation(f"unknown status {status!r}")
@@ -105,7 +113,7 @@ async def draft_status(session: AsyncSession, case: Case, staff: Person, status:
 async def draft_plan(session: AsyncSession, case: Case, staff: Person, text: str) -> Checked:
     """A new version of the plan, checked; the draft is kept only if nothing must be removed
     (`draft` then returns it)."""
-    _staff_of(case, staff)
+    staff_of(case, staff)
     _open(case)
     text = text.strip()
     if not text:
@@ -118,7 +126,7 @@ async def draft_plan(session: AsyncSession, case: Case, staff: Person, text: str
 async def keep_plan(
     session: AsyncSession, case: Case, staff: Person, checked: Checked
 ) -> CaseUpdate:
-    _staff_of(case, staff)
+    staff_of(case, staff)
     if not checked.clean:
         raise RuleViolation("the plan holds what must not leave the office")
     draft = CaseUpdate(
@@ -134,12 +142,17 @@ async def keep_plan(
     return draft
 
 
+def must_wait(draft: CaseUpdate) -> None:
+    """A draft still to be decided: neither sent nor cancelled."""
+    if draft.confirmed_at is not None or draft.cancelled:
+        raise RuleViolation("the update is sent or cancelled already")
+
+
 async def _draft(session: AsyncSession, case: Case, update_id: int) -> CaseUpdate:
     draft = await session.get(CaseUpdate, update_id)
     if draft is None or draft.case_id != case.id:
         raise RuleViolation("no such update on this case")
-    if draft.confirmed_at is not None or draft.cancelled:
-        raise RuleViolation("the update is sent or cancelled already")
+    must_wait(draft)
     return draft
 
 
@@ -147,7 +160,7 @@ async def add_note(
     session: AsyncSession, case: Case, staff: Person, update_id: int, text: str
 ) -> Checked:
     """The note of a status update: kept only when nothing in it must be removed."""
-    _staff_of(case, staff)
+    staff_of(case, staff)
     draft = await _draft(session, case, update_id)
     if draft.kind is not UpdateKind.STATUS:
         raise RuleViolation("only a status update has a note")
@@ -184,7 +197,7 @@ async def confirm(session: AsyncSession, case: Case, staff: Person, update_id: i
     """Staff saw the preview and confirmed: the update counts and goes to the counsellors.
     How many counsellors it was queued for. Pressing twice, or after a cancel, does nothing
     (RuleViolation)."""
-    _staff_of(case, staff)
+    staff_of(case, staff)
     _open(case)
     draft = await _draft(session, case, update_id)
     if draft.text is not None and not (await check(session, case, draft.text)).clean:
@@ -212,6 +225,8 @@ async def confirm(session: AsyncSession, case: Case, staff: Person, update_id: i
         office_id=case.office_id,
     )
     told = await counsellor_news.update(session, case, draft.id)
+    if draft.kind is UpdateKind.PLAN:
+        await relay.topic_work(session, case, OutboxKind.CARD)  # the card shows the plan
     # The status update is itself the counsellors' message: the lifecycle's own event is not
     # sent as well.
     if draft.status == "arrived" and case.returned_on is None:
@@ -222,7 +237,7 @@ async def confirm(session: AsyncSession, case: Case, staff: Person, update_id: i
 
 
 async def cancel(session: AsyncSession, case: Case, staff: Person, update_id: int) -> None:
-    _staff_of(case, staff)
+    staff_of(case, staff)
     draft = await _draft(session, case, update_id)
     draft.cancelled = True
 

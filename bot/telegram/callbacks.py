@@ -68,3 +68,31 @@ class CheckInStaffPress(CallbackData, prefix="cs"):
     case: int
     month: int
     action: Literal["now", "skip"]
+
+
+class StatusPress(CallbackData, prefix="us"):
+    """Staff chose a status for a new status update of the case."""
+
+    case: int
+    status: str
+
+
+class UpdatePress(CallbackData, prefix="ud"):
+    """Staff go on with a drafted status update or plan: no note, send it, or cancel it."""
+
+    update: int
+    action: Literal["no_note", "send", "cancel"]
+
+
+class LifecyclePress(CallbackData, prefix="lc"):
+    """Staff close the case, or mark it dropped out for a reason."""
+
+    case: int
+    action: Literal["close", "drop"]
+    reason: str = ""
+
+
+class EventsPress(CallbackData, prefix="ev"):
+    """A counsellor turns events as they happen on or off."""
+
+    on: bool

@@ -170,7 +170,7 @@ def with_mentions(text: str, people: list[dict[str, Any]]) -> tuple[str, list[di
     return text, entities
 
 
-def case_card(i18n: I18n, case: Case, locale: str) -> str:
+def case_card(i18n: I18n, case: Case, locale: str, plan: str | None = None) -> str:
     def _(msgid: str) -> str:
         return i18n.gettext(msgid, locale=locale)
 
@@ -187,4 +187,6 @@ def case_card(i18n: I18n, case: Case, locale: str) -> str:
         ),
         _("Counsellor: {organisation}").format(organisation=", ".join(organisations) or "—"),
     ]
+    if plan:
+        lines += ["", _("Reintegration plan:"), plan]
     return "\n".join(lines)
