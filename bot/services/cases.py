@@ -18,8 +18,8 @@ from bot.services.budget import programme_code
 from bot.services.case_rows import case_by_id as case_by_id
 from bot.services.case_rows import returnee_language as returnee_language
 from bot.services.case_rows import with_details
-from bot.services.consent import has_consent
 from bot.services.clock import utcnow
+from bot.services.consent import has_consent
 from bot.services.errors import NotFound, RuleViolation
 from bot.services.offices import get_office
 from bot.services.people import get_counsellor
