@@ -10,13 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.texts.counsellors import digest_text, event_text, update_text
 from bot.languages import pick_shipped
-from bot.services import digests
-from bot.services.case_rows import case_by_id
+from bot.services import counsellor_news, digests
 from bot.services.clock import as_utc
-from bot.services.errors import NotFound
 from bot.services.outbox import CounsellorPayload
 from bot.services.sharing import reaches_counsellors
-from storage.models import CaseUpdate, Digest, Person, Role
+from storage.models import Case, CaseUpdate, Digest, Person, Role
 
 
 def locale_of(counsellor: Person, i18n: I18n) -> str:
@@ -44,11 +42,13 @@ async def compose(
         return digest_text(i18n, locale, date(year, month, 1), cases)
     if case_id is None:
         return None
-    try:
-        case = await case_by_id(session, case_id)
-    except NotFound:
+    case = await session.get(Case, case_id)
+    if case is None:
         return None
-    if not reaches_counsellors(case) or counsellor not in case.counsellors:
+    # Read now, not as the sender loaded the case: consent may have changed since.
+    if not await reaches_counsellors(session, case):
+        return None
+    if counsellor not in await counsellor_news.counsellors_of(session, case):
         return None
     if payload.update_id is not None:
         row = await session.get(CaseUpdate, payload.update_id)

@@ -104,7 +104,7 @@ async def _preview(
     locales = list(dict.fromkeys(locale_of(c, i18n) for c in counsellors))
     if not counsellors:
         head = _("The case has no counsellor: it is kept on the case only.")
-    elif not reaches_counsellors(case):
+    elif not await reaches_counsellors(session, case):
         head = _(
             "The returnee has not agreed to share: it is kept on the case and not sent to the "
             "counsellor."

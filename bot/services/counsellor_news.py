@@ -54,7 +54,7 @@ async def _queue(
 
 async def update(session: AsyncSession, case: Case, update_id: int) -> int:
     """A confirmed status update or plan, to every counsellor of the case: how many."""
-    if not reaches_counsellors(case):
+    if not await reaches_counsellors(session, case):
         return 0
     counsellors = await counsellors_of(session, case)
     for counsellor in counsellors:
@@ -79,7 +79,7 @@ async def event(
     """Something happened on the case: told to counsellors who want events. How many."""
     if key not in EVENTS:
         raise ValueError(f"unknown event {key!r}")
-    if not reaches_counsellors(case):
+    if not await reaches_counsellors(session, case):
         return 0
     told = 0
     for counsellor in await counsellors_of(session, case):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -58,7 +58,7 @@ class DigestSchedule:
         local = datetime.combine(
             date(year, month, self.day), time(self.hour), ZoneInfo(self.timezone)
         )
-        return as_utc(local)
+        return local.astimezone(UTC)
 
     def due_now(self, now: datetime) -> tuple[str, datetime] | None:
         """The period whose digest is due at `now` (the month before this month's due day),
@@ -85,16 +85,12 @@ def period_bounds(period: str, timezone: str) -> tuple[datetime, datetime]:
     following = (first + timedelta(days=32)).replace(day=1)
     zone = ZoneInfo(timezone)
     return (
-        as_utc(datetime.combine(first, time(0), zone)),
-        as_utc(datetime.combine(following, time(0), zone)),
+        datetime.combine(first, time(0), zone).astimezone(UTC),
+        datetime.combine(following, time(0), zone).astimezone(UTC),
     )
 
 
 # ---- what is due ---------------------------------------------------------------------------
-
-
-def _active(case: Case) -> bool:
-    return lifecycle.is_open(case) and reaches_counsellors(case)
 
 
 async def active_cases(session: AsyncSession, counsellor: Person) -> list[Case]:
@@ -105,7 +101,11 @@ async def active_cases(session: AsyncSession, counsellor: Person) -> list[Case]:
         .order_by(Case.code)
         .options(*with_details())
     )
-    return [case for case in cases if _active(case)]
+    return [
+        case
+        for case in cases
+        if lifecycle.is_open(case) and await reaches_counsellors(session, case)
+    ]
 
 
 async def plan(session: AsyncSession, schedule: DigestSchedule, now: datetime) -> int:
@@ -282,7 +282,7 @@ async def _last_check_in(session: AsyncSession, case: Case, end: datetime) -> La
     if row is None:
         return None
     moment = row.answered_at if row.status is CheckInStatus.ANSWERED else row.due_at
-    shared = shares_checkins(case) and row.status is CheckInStatus.ANSWERED
+    shared = row.status is CheckInStatus.ANSWERED and await shares_checkins(session, case)
     return LastCheckIn(
         state=row.status,
         on=as_utc(moment or row.due_at).date(),

@@ -9,24 +9,32 @@ locations, addresses or documents, at any level.
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import audit
-from bot.services.consent import has_consent, withdraw_consent
-from storage.models import Case, Direction, OutboxItem, OutboxStatus, Person
+from bot.services.consent import withdraw_consent
+from storage.models import Case, Consent, Direction, OutboxItem, OutboxStatus, Person
 
 STATUS = "status"
 CHECKINS = "checkins"
 LEVELS = (STATUS, CHECKINS)
 
 
-def reaches_counsellors(case: Case) -> bool:
-    return has_consent(case)
+async def reaches_counsellors(session: AsyncSession, case: Case) -> bool:
+    """Read from the database at the moment of asking (a decision made in this transaction
+    included), never from a case loaded earlier."""
+    granted = await session.scalar(
+        select(Consent.granted)
+        .where(Consent.case_id == case.id, Consent.person_id == case.returnee_id)
+        .order_by(Consent.id.desc())
+        .limit(1)
+    )
+    return bool(granted)
 
 
-def shares_checkins(case: Case) -> bool:
-    return reaches_counsellors(case) and case.sharing == CHECKINS
+async def shares_checkins(session: AsyncSession, case: Case) -> bool:
+    return case.sharing == CHECKINS and await reaches_counsellors(session, case)
 
 
 def set_level(session: AsyncSession, case: Case, returnee: Person, level: str) -> None:
