@@ -4,6 +4,7 @@ month across a restart; and nothing when the returnee's consent does not allow i
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,8 @@ from bot.delivery.texts.counsellors import (
     event_text,
     update_text,
 )
-from bot.services import cases, counsellor_news, digests, invites, ledger, sharing
+from bot.scheduled import Sweeps
+from bot.services import cases, counsellor_news, digests, invites, ledger, people, sharing
 from bot.services.consent import give_consent, withdraw_consent
 from bot.services.digests import CaseDigest, CategoryMoney, Contact, LastCheckIn
 from bot.services.outbox import Money
@@ -46,6 +48,7 @@ from tests.test_receipts import (
     press_in_group,
     tr,
 )
+from tests.world import office_with_case
 
 COUNSELLOR = 222  # Mette of CMM, reads Danish (tests/world.py)
 STAFF_LOCALE = "en"  # Ana reads English: replies to staff come in their own language
@@ -445,3 +448,48 @@ async def test_a_long_digest_is_split_at_line_breaks_within_telegram_s_limit(run
     assert all(utf16_length(part) <= TEXT_LIMIT for part in parts)
     whole = "\n".join(parts)
     assert all(f"RO-{n:04d}" in whole for n in range(7, 68))
+
+
+async def test_two_sweepers_on_postgresql_send_each_counsellor_one_digest(fake_api, postgres_url):
+    """Two processes' sweeps plan and claim the same month's digests at the same moment."""
+    bot = RunningBot(create_app(make_settings(fake_api, postgres_url)), fake_api)
+    await bot.start()
+    try:
+        async with bot.session() as session:
+            await office_with_case(session, counsellor_id=None)
+            for n in range(40):
+                await people.add_counsellor(
+                    session, telegram_user_id=800_000 + n, name=f"C{n}", organisation="CMM",
+                    language="da",
+                )  # fmt: skip
+                code = f"RO-{n + 100:04d}"
+                await cases.add_case(
+                    session, office_code="RO", code=code, language="ro",
+                    counsellor_telegram_ids=[800_000 + n],
+                )  # fmt: skip
+                issued = await invites.invite_returnee(session, case_code=code, ttl_days=1)
+                joined = await invites.redeem(session, token=issued.token, telegram_user_id=n + 1)
+                give_consent(session, joined.case, joined.person, language="ro")
+            await session.commit()
+        second = Sweeps(bot.app.sessionmaker, bot.app.sender, every_seconds=0)
+        await asyncio.gather(
+            bot.app.sweeps.sweep(now=DECEMBER_DIGEST), second.sweep(now=DECEMBER_DIGEST)
+        )
+        await asyncio.gather(
+            bot.app.sweeps.sweep(now=DECEMBER_DIGEST), second.sweep(now=DECEMBER_DIGEST)
+        )
+        await bot.settled()
+        async with bot.session() as session:
+            rows = await session.scalar(select(func.count(Digest.id)))
+            queued = await session.scalar(
+                select(func.count(Digest.id)).where(Digest.queued_at.is_not(None))
+            )
+        assert (rows, queued) == (40, 40)
+        digests_sent = [
+            c["chat_id"]
+            for c in bot.api.calls
+            if c.method == "sendMessage" and c["text"].startswith("🗓")
+        ]
+        assert sorted(digests_sent) == [800_000 + n for n in range(40)]
+    finally:
+        await bot.stop()
