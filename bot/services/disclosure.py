@@ -44,7 +44,7 @@ Known limits, so nobody relies on more than there is:
 - A name at the very start of a sentence ("Ion Popescu came") is not seen unless it is in
   known_names; one capitalised word alone ("Popescu") is not seen either. A name written all in
   lower case is not seen. Title Case headings, organisation and place names outside the list are
-  reported as names ("Vocational Training Centre"): staff judge those.
+  reported as names ("works at Sunrise Bakery"): staff judge those.
 - A word of the counsellor's name makes that word allowed everywhere: if the counsellor is Maria
   Jensen, "Maria Popescu" reports only "Popescu".
 - Addresses: a street written all in lower case after a full street word ("strada florilor") is
