@@ -1,4 +1,5 @@
-"""`python -m bot admin ...`: offices, staff, counsellors, cases, budgets, money and invites.
+"""`python -m bot admin ...`: offices, staff, counsellors, cases, budgets, money, invites and
+the programme's statistics.
 
 Every command runs in one transaction: on any error nothing is written, one line goes to stderr,
 and the exit code is 2.
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +29,8 @@ from bot.services import (
     people,
     programmes,
     saved_replies,
+    statistics,
+    statistics_chart,
 )
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
@@ -344,6 +348,38 @@ def _ledger_csv(lines: list[list[str]], totals: list[list[str]]) -> str:
     return out.getvalue().rstrip("\n")
 
 
+def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["metric", "value"])
+    writer.writerows(rows)
+    _write(path, out.getvalue().encode())
+
+
+def _write(path: Path, content: bytes) -> None:
+    try:
+        path.write_bytes(content)
+    except OSError as error:
+        raise RuleViolation(f"cannot write {path}: {error.strerror or error}") from None
+
+
+async def _stats(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    """The table (counts of 1 to 4 and figures from fewer than 5 values shown as "<5"), and
+    on request the same rows as CSV and the chart as a PNG."""
+    found = await statistics.figures(session, office=a.office, start=a.start, end=a.end)
+    rows = statistics.rows(found)
+    width = max(len(key) for key, _ in rows)
+    lines = [f"statistics for {statistics.period_text(found)}", ""]
+    lines += [f"{key:<{width}}  {value}" for key, value in rows]
+    if a.csv is not None:
+        _write_csv(a.csv, rows)
+        lines.append(f"CSV written to {a.csv}")
+    if a.chart is not None:
+        _write(a.chart, statistics_chart.render(found))
+        lines.append(f"chart written to {a.chart}")
+    return lines
+
+
 async def _case_list(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
     rows = await cases.list_cases(session, a.office)
     return [
@@ -597,6 +633,14 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.add_argument("--case", required=True)
     p.add_argument("--csv", action="store_true", help="CSV with a header row, for a spreadsheet")
     p.set_defaults(handler=_ledger)
+
+    p = groups.add_parser("stats", help="the programme's figures per office and period")
+    p.add_argument("--office", help="an office's code; default: all offices, each one listed")
+    p.add_argument("--from", dest="start", type=_iso_date, help="first day, e.g. 2026-01-01")
+    p.add_argument("--to", dest="end", type=_iso_date, help="last day, e.g. 2026-06-30")
+    p.add_argument("--csv", type=Path, help="also write metric,value rows to this file")
+    p.add_argument("--chart", type=Path, help="also draw the chart into this PNG file")
+    p.set_defaults(handler=_stats)
 
     invite = groups.add_parser("invite", help="single-use invite links").add_subparsers(
         dest="action", required=True, parser_class=type(admin)

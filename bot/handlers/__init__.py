@@ -6,6 +6,7 @@ from bot.handlers import (
     counsellor,
     errors,
     location,
+    manager,
     returnee,
     returnee_money,
     staff,
@@ -29,6 +30,8 @@ def build_router() -> Router:
         returnee.build_router(),
         location.build_router(),
         counsellor.build_router(),
+        # Before staff, whose router also takes admins and answers every other message.
+        manager.build_router(),
         staff.build_router(),
         unknown.build_router(),
     )
