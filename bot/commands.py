@@ -26,11 +26,15 @@ COUNSELLOR_COMMANDS = (
     ("help", N_("How Homeward works")),
 )
 STAFF_COMMANDS = (("help", N_("How Homeward works")),)
+MANAGER_COMMANDS = (
+    ("stats", N_("The programme's statistics")),
+    ("help", N_("How Homeward works")),
+)
 
 _BY_ROLE = {
     Role.COUNSELLOR: COUNSELLOR_COMMANDS,
     Role.STAFF: STAFF_COMMANDS,
-    Role.ADMIN: STAFF_COMMANDS,
+    Role.ADMIN: MANAGER_COMMANDS,
 }
 
 

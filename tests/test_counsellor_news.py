@@ -277,7 +277,7 @@ async def test_events_reach_counsellors_who_turned_them_on_and_no_one_else(runni
     assert first["text"] == event_text(bot.app.i18n, "da", "RO-0007", "first_contact")
     mark = len(bot.api.calls)
     await ana.send("Second message", group=GROUP, topic=thread)
-    await ana.send("/close", group=GROUP, topic=thread)
+    await ana.send("/close case", group=GROUP, topic=thread)
     question = await staff_message(bot, mark)
     await press_in_group(
         bot, ana, question.result["message_id"], tr(bot, "Close the case", STAFF_LOCALE)

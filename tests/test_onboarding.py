@@ -281,7 +281,13 @@ async def test_counsellor_invite_binds_account_to_the_case(running_bot):
     assert "RO-0007" in mette.last_text()
     commands = running_bot.api.calls_to("setMyCommands")
     mine = [c for c in commands if c.get("scope") == {"type": "chat", "chat_id": 222}]
-    assert [c["command"] for c in mine[-1]["commands"]] == ["cases", "questions", "search", "help"]
+    assert [c["command"] for c in mine[-1]["commands"]] == [
+        "cases",
+        "questions",
+        "search",
+        "settings",
+        "help",
+    ]
     await mette.send("/cases")
     assert "RO-0007" in mette.last_text()
 

@@ -18,6 +18,7 @@ from bot.services.outbox import (
     PAYLOADS,
     Combinable,
     CopyPayload,
+    CounsellorPayload,
     EditFollowsPayload,
     EditTextPayload,
     MalformedOutboxItem,
@@ -94,6 +95,13 @@ SAMPLES: dict[OutboxKind, Payload] = {
         left=Money(amount="779.50", currency="USD"),
         reason="bank",
         buttons=[NewsButton(action="received", target=4)],
+    ),
+    OutboxKind.COUNSELLOR: CounsellorPayload(
+        counsellor_id=4,
+        event="payout_paid",
+        category="housing",
+        amount=Money(amount="450.00", currency="USD"),
+        sent=[3001],
     ),
 }
 

@@ -30,7 +30,7 @@ from bot.knowledge.facts import CATEGORY_LABELS
 from bot.services import budget, invites, offices, people
 from bot.services.consent import give_consent
 from bot.services.errors import RuleViolation
-from bot.services.lifecycle import DECLINE_REASONS, DROP_REASONS
+from bot.services.lifecycle import DECLINE_REASONS, DROP_REASONS, REASON_LABELS
 from bot.services.statistics import Spread, figures, rows, table
 from bot.services.statistics_chart import _months_between, has_data, render
 from storage.db import create_engine, create_sessionmaker
@@ -571,7 +571,7 @@ def test_every_figure_and_reason_has_a_label_for_the_chat():
         "budget", "budget.{category}.{currency}.paid", "budget.{category}.{currency}.total",
     }  # fmt: skip
     assert set(manager.LABELS) == metrics
-    assert set(DROP_REASONS) | set(DECLINE_REASONS) <= set(manager.REASONS)
+    assert set(DROP_REASONS) | set(DECLINE_REASONS) == set(REASON_LABELS)
     assert set(budget.CATEGORIES) <= set(CATEGORY_LABELS)
 
 

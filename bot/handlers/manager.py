@@ -26,6 +26,7 @@ from bot.knowledge.facts import CATEGORY_LABELS
 from bot.languages import laid_out_for, normalise
 from bot.services import offices, statistics, statistics_chart
 from bot.services.clock import utcnow
+from bot.services.lifecycle import REASON_LABELS
 from storage.models import Role
 
 # What each row measures; placeholders are filled with what it is of.
@@ -58,19 +59,6 @@ LABELS = {
     "budget": N_("Budget used"),
     "budget.{category}.{currency}.paid": N_("{category} ({currency}): paid to date"),
     "budget.{category}.{currency}.total": N_("{category} ({currency}): the cases' total"),
-}
-# The documents' reasons (bot/services/lifecycle.py), for dropping out and for not joining.
-REASONS = {
-    "disappeared": N_("disappeared"),
-    "changed_mind": N_("changed their mind"),
-    "unsafe_to_return": N_("return not safe"),
-    "residence_permit": N_("hopes of a residence permit"),
-    "hopes_for_permit": N_("hopes of a residence permit"),
-    "fear_of_reprisals": N_("fear of reprisals or debts"),
-    "family_expectations": N_("the family's expectations"),
-    "home_situation": N_("the situation at home"),
-    "support_too_small": N_("support too small to be worth it"),
-    "other": N_("another reason"),
 }
 HEADING_ALL = N_("Statistics for all offices, {start} to {end}")
 HEADING_OFFICE = N_("Statistics for office {office}, {start} to {end}")
@@ -133,7 +121,7 @@ def parse(arguments: str | None, today: date) -> Request:
 def _label(row: statistics.Row) -> str:
     about = dict(row.about)
     if "reason" in about:
-        about["reason"] = _(REASONS.get(about["reason"], about["reason"]))
+        about["reason"] = _(REASON_LABELS.get(about["reason"], about["reason"]))
     if "category" in about:
         about["category"] = _(CATEGORY_LABELS.get(about["category"], about["category"]))
     return _(LABELS[row.metric]).format(**about)

@@ -1,6 +1,6 @@
 """Status updates, the plan and the case's end, in the case's topic: `/update` (a status from
 the list, an optional note as a reply, a preview, then send), `/plan <text>` (checked, previewed,
-sent), `/close` and `/drop` (a reason from the documents' list).
+sent), `/close case` and `/drop` (a reason from the documents' list).
 
 Each step is one call of bot/services/updates.py or lifecycle.py, which check who may do it;
 the preview is the counsellors' own text in their languages, written by the same function
@@ -323,7 +323,12 @@ async def plan_command(
     await _preview(session, sender, message, i18n, context.case, draft)
 
 
-async def close_command(message: Message, context: InboxContext, sender: Sender) -> None:
+async def close_command(
+    message: Message, command: CommandObject, context: InboxContext, sender: Sender
+) -> None:
+    """/close case: the case ends (plain /close only closes the topic, bot/handlers/staff_inbox)."""
+    if (command.args or "").strip().lower() != "case":
+        raise SkipHandler
     await _say(
         sender,
         message,

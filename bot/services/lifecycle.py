@@ -14,6 +14,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.marks import N_
 from bot.services import audit, checkins, counsellor_news, relay
 from bot.services.errors import RuleViolation
 from storage.models import Case, CaseStatus, OutboxKind, Person
@@ -33,6 +34,19 @@ DECLINE_REASONS: tuple[str, ...] = (
     "support_too_small",
     "other",
 )
+# Words for both lists' reasons, translated where they are shown (staff, counsellors, managers).
+REASON_LABELS = {
+    "disappeared": N_("disappeared"),
+    "changed_mind": N_("changed their mind"),
+    "unsafe_to_return": N_("unsafe to return"),
+    "residence_permit": N_("got a residence permit"),
+    "fear_of_reprisals": N_("fear of reprisals or debts"),
+    "family_expectations": N_("the family's expectations"),
+    "home_situation": N_("the situation at home"),
+    "hopes_for_permit": N_("hopes of a residence permit"),
+    "support_too_small": N_("support too small to be worth it"),
+    "other": N_("another reason"),
+}
 ENDED = (CaseStatus.CLOSED, CaseStatus.DROPPED_OUT)
 
 

@@ -15,7 +15,8 @@ from babel.dates import format_date as babel_format_date
 from bot.formatting import format_date, format_money
 from bot.knowledge.facts import CATEGORY_LABELS
 from bot.marks import N_
-from bot.services.digests import CaseDigest
+from bot.services.digests import CaseDigest, CategoryMoney
+from bot.services.lifecycle import DROP_REASONS, REASON_LABELS
 from bot.services.outbox import Money
 from storage.models import CaseUpdate, CheckInStatus, UpdateKind
 
@@ -31,13 +32,8 @@ STATUS_LABELS = {
     "case_closed": N_("Case closed"),
 }
 
-DROP_REASON_LABELS = {
-    "disappeared": N_("disappeared"),
-    "changed_mind": N_("changed their mind"),
-    "unsafe_to_return": N_("unsafe to return"),
-    "residence_permit": N_("got a residence permit"),
-    "other": N_("another reason"),
-}
+# The documents' reasons for dropping out, in their order (the staff's buttons, the event).
+DROP_REASON_LABELS = {reason: REASON_LABELS[reason] for reason in DROP_REASONS}
 
 EVENTS = {
     "arrived": N_("Case {code}: the office confirms the arrival in the home country."),
@@ -118,7 +114,7 @@ def digest_text(i18n: I18n, locale: str, period_start: date, cases: list[CaseDig
 def _case_block(_: Gettext, locale: str, case: CaseDigest) -> str:
     lines = [_("Case {code}").format(code=case.code)]
     lines.append("• " + _check_in_line(_, locale, case))
-    lines.append("• " + _money_line(_, locale, case))
+    lines += ["• " + line for line in _money_lines(_, locale, case)]
     lines.append(
         "• "
         + _("Contact: {incoming} messages from the returnee, {outgoing} from the office").format(
@@ -161,24 +157,23 @@ def _check_in_line(_: Gettext, locale: str, case: CaseDigest) -> str:
     return f"{text} ({', '.join(how)})" if how else text
 
 
-def _money_line(_: Gettext, locale: str, case: CaseDigest) -> str:
+def _money_lines(_: Gettext, locale: str, case: CaseDigest) -> list[str]:
+    """What was paid in the month, and what is left: two lines, so no punctuation of ours
+    stands next to an amount the locale formatted (some end in a full stop)."""
     if not case.has_budget or not case.money:
-        return _("Money: no budget yet")
-    paid = [m for m in case.money if m.paid]
-    head = (
-        _("Paid this month: {items}").format(
-            items=", ".join(
-                f"{_(CATEGORY_LABELS.get(m.category, m.category))} "
-                f"{format_money(m.paid, m.currency, locale)}"
-                for m in paid
-            )
+        return [_("Money: no budget yet")]
+
+    def items(pick: Callable[[CategoryMoney], Decimal], money: list[CategoryMoney]) -> str:
+        return ", ".join(
+            f"{_(CATEGORY_LABELS.get(m.category, m.category))} "
+            f"{format_money(pick(m), m.currency, locale)}"
+            for m in money
         )
+
+    paid = [m for m in case.money if m.paid]
+    return [
+        _("Paid this month: {items}").format(items=items(lambda m: m.paid, paid))
         if paid
-        else _("Money: no payouts this month")
-    )
-    left = ", ".join(
-        f"{_(CATEGORY_LABELS.get(m.category, m.category))} "
-        f"{format_money(m.left, m.currency, locale)}"
-        for m in case.money
-    )
-    return f"{head}. " + _("Left: {items}").format(items=left)
+        else _("Money: no payouts this month"),
+        _("Left: {items}").format(items=items(lambda m: m.left, case.money)),
+    ]
