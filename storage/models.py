@@ -706,3 +706,52 @@ class Digest(Base):
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# ---- trust: the outbound switch, erased cases, the bot's own messages in private chats ------
+
+
+class Switch(Base):
+    """A switch an operator turns (`python -m bot admin pause-outbound`): read by every
+    process, so one command stops them all."""
+
+    __tablename__ = "switches"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    on: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ErasedCase(Base):
+    """What is left of an erased case: no code, no person, only what the statistics count."""
+
+    __tablename__ = "erased_cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id", ondelete="SET NULL"))
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    programme: Mapped[str | None] = mapped_column(String(16))
+    eligible_on: Mapped[date | None] = mapped_column(Date)
+    applied_on: Mapped[date | None] = mapped_column(Date)
+    returned_on: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    dropped_on: Mapped[date | None] = mapped_column(Date)
+    drop_reason: Mapped[str | None] = mapped_column(String(32))
+    declined_on: Mapped[date | None] = mapped_column(Date)
+    decline_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class SentMessage(Base):
+    """A message the bot sent into a private chat, by ids only: what "clear this chat", an
+    erasure and a sensitive message's deletion can delete again."""
+
+    __tablename__ = "sent_messages"
+    __table_args__ = (Index("ix_sent_messages_chat", "chat_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Staff marked it sensitive (`/sensitive`): deleted from the chat at this moment.
+    delete_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
