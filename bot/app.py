@@ -34,6 +34,7 @@ from bot.response_types import KeepResponseTypes
 from bot.scheduled import Sweeps
 from bot.services.digests import DigestSchedule
 from bot.services.invite_guard import InviteGuard
+from bot.telegram.sent_messages import RememberPrivateMessages
 from dialogs import dialogs_router
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
@@ -103,9 +104,13 @@ def _limits(settings: Settings) -> Limits:
     )
 
 
-def create_bot(settings: Settings) -> Bot:
+def create_bot(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession] | None = None
+) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     session.middleware(KeepResponseTypes())
+    if sessionmaker is not None:
+        session.middleware(RememberPrivateMessages(sessionmaker))
     return Bot(token=settings.token, session=session)
 
 
@@ -130,7 +135,7 @@ def create_app(settings: Settings) -> App:
     dispatcher["invite_guard"] = InviteGuard(
         settings.invite_attempts, settings.invite_attempts_window_seconds
     )
-    bot = create_bot(settings)
+    bot = create_bot(settings, sessionmaker)
     sender = Sender(
         bot,
         sessionmaker,
