@@ -1,5 +1,5 @@
-"""`python -m bot admin ...`: offices, staff, counsellors, cases, budgets, money, invites and
-the programme's statistics.
+"""`python -m bot admin ...`: offices, staff, counsellors, cases, budgets, money, invites,
+the programme's statistics, and the outbound switch.
 
 Every command runs in one transaction: on any error nothing is written, one line goes to stderr,
 and the exit code is 2.
@@ -26,6 +26,7 @@ from bot.services import (
     ledger,
     lifecycle,
     offices,
+    outbound,
     people,
     programmes,
     saved_replies,
@@ -451,6 +452,23 @@ async def _invite_counsellor(
     return await _link(issued, s)
 
 
+async def _pause_outbound(session: AsyncSession, _a: argparse.Namespace, _s: Settings) -> list[str]:
+    turned = await outbound.pause(session, utcnow())
+    said = "paused" if turned.changed else "was paused already"
+    return [
+        f"outbound to private chats {said}: {turned.waiting} messages wait; "
+        "staff-group topics still work; resume-outbound sends what waits, in order"
+    ]
+
+
+async def _resume_outbound(
+    session: AsyncSession, _a: argparse.Namespace, _s: Settings
+) -> list[str]:
+    turned = await outbound.resume(session, utcnow())
+    said = "resumed" if turned.changed else "was not paused"
+    return [f"outbound to private chats {said}: {turned.waiting} waiting messages go now"]
+
+
 def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     groups = admin.add_subparsers(dest="group", required=True, parser_class=type(admin))
 
@@ -660,6 +678,13 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=_invite_counsellor)
     for parser in (*invite.choices.values(),):
         parser.add_argument("--days", type=int, help="days until the link expires (default 14)")
+
+    groups.add_parser(
+        "pause-outbound", help="the kill switch: send nothing to private chats until resumed"
+    ).set_defaults(handler=_pause_outbound)
+    groups.add_parser(
+        "resume-outbound", help="send to private chats again: what waited goes, in order"
+    ).set_defaults(handler=_resume_outbound)
 
 
 async def run_admin(settings: Settings, args: argparse.Namespace) -> int:

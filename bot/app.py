@@ -142,6 +142,7 @@ def create_app(settings: Settings) -> App:
             settings.send_group_retry_seconds,
             settings.send_group_retry_max_seconds,
         ),
+        switch_seconds=settings.outbound_switch_seconds,
     )
     dispatcher["sender"] = sender
     # Order matters: a session first, then who is speaking, then their language.

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # Failed invite tokens tolerated from one account before it has to wait.
     invite_attempts: int = Field(default=5, ge=1)
     invite_attempts_window_seconds: int = Field(default=900, ge=1)
+    # The kill switch (bot/services/outbound.py) is seen by every process within this many
+    # seconds.
+    outbound_switch_seconds: float = Field(default=3.0, ge=0, le=60)
 
     @field_validator("bot_token")
     @classmethod
