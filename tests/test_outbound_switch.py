@@ -250,6 +250,7 @@ def test_the_switch_commands_do_not_load_the_telegram_framework(tmp_path):
         " '--language', 'ro'])\n"
         "main(['admin', 'pause-outbound'])\n"
         "main(['admin', 'resume-outbound'])\n"
+        f"main(['admin', 'export', '--case', 'RO-0001', '--out', {str(tmp_path / 'e.json')!r}])\n"
         "print('aiogram loaded' if any(m.startswith('aiogram') for m in sys.modules) else 'lean')\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
