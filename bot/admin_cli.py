@@ -1,5 +1,5 @@
-"""`python -m bot admin ...`: offices, staff, counsellors, cases, budgets, money, invites and
-the programme's statistics.
+"""`python -m bot admin ...`: offices, staff, counsellors, cases, budgets, money, invites,
+the programme's statistics, and data protection (the outbound switch, a case's export).
 
 Every command runs in one transaction: on any error nothing is written, one line goes to stderr,
 and the exit code is 2.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
@@ -22,10 +23,12 @@ from bot.config import ConfigError, Settings
 from bot.services import (
     budget,
     cases,
+    export,
     invites,
     ledger,
     lifecycle,
     offices,
+    outbound,
     people,
     programmes,
     saved_replies,
@@ -451,6 +454,43 @@ async def _invite_counsellor(
     return await _link(issued, s)
 
 
+async def _pause_outbound(session: AsyncSession, _a: argparse.Namespace, _s: Settings) -> list[str]:
+    turned = await outbound.pause(session, utcnow())
+    said = "paused" if turned.changed else "was paused already"
+    return [
+        f"outbound to private chats {said}: {turned.waiting} messages wait; "
+        "staff-group topics still work; resume-outbound sends what waits, in order"
+    ]
+
+
+async def _resume_outbound(
+    session: AsyncSession, _a: argparse.Namespace, _s: Settings
+) -> list[str]:
+    turned = await outbound.resume(session, utcnow())
+    said = "resumed" if turned.changed else "was not paused"
+    return [f"outbound to private chats {said}: {turned.waiting} waiting messages go now"]
+
+
+async def _export(session: AsyncSession, a: argparse.Namespace, _: Settings) -> list[str]:
+    exported = await export.export_case(session, a.case, utcnow())
+    text = exported.to_json()
+    if a.out is None:
+        return [text]
+    _write_private(a.out, text.encode())
+    return [f"case {exported.case.code} exported to {a.out}"]
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    """A file only its owner can read: it holds what a person said."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(content)
+        path.chmod(0o600)  # an existing file keeps its mode on open
+    except OSError as error:
+        raise RuleViolation(f"cannot write {path}: {error.strerror or error}") from None
+
+
 def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     groups = admin.add_subparsers(dest="group", required=True, parser_class=type(admin))
 
@@ -660,6 +700,17 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=_invite_counsellor)
     for parser in (*invite.choices.values(),):
         parser.add_argument("--days", type=int, help="days until the link expires (default 14)")
+
+    groups.add_parser(
+        "pause-outbound", help="the kill switch: send nothing to private chats until resumed"
+    ).set_defaults(handler=_pause_outbound)
+    groups.add_parser(
+        "resume-outbound", help="send to private chats again: what waited goes, in order"
+    ).set_defaults(handler=_resume_outbound)
+    p = groups.add_parser("export", help="everything held about one case's returnee, as JSON")
+    p.add_argument("--case", required=True)
+    p.add_argument("--out", type=Path, help="write to this file (mode 0600) instead of stdout")
+    p.set_defaults(handler=_export)
 
 
 async def run_admin(settings: Settings, args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -34,6 +35,7 @@ from bot.response_types import KeepResponseTypes
 from bot.scheduled import Sweeps
 from bot.services.digests import DigestSchedule
 from bot.services.invite_guard import InviteGuard
+from bot.services.retention import Policy as RetentionPolicy
 from bot.telegram.sent_messages import RememberPrivateMessages
 from dialogs import dialogs_router
 from storage.db import create_engine, create_sessionmaker
@@ -88,9 +90,14 @@ def _fsm_storage(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> tuple[BaseStorage, BaseEventIsolation]:
     if settings.redis_url:
-        # with_destiny keeps aiogram-dialog's stacks apart from plain FSM state.
+        # with_destiny keeps aiogram-dialog's stacks apart from plain FSM state. Dialog state
+        # untouched for DIALOG_TTL_DAYS expires (in the database, the retention purge does it).
+        kept = timedelta(days=settings.dialog_ttl_days)
         storage = RedisStorage.from_url(
-            settings.redis_url, key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
+            settings.redis_url,
+            key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True),
+            state_ttl=kept,
+            data_ttl=kept,
         )
         return storage, storage.create_isolation()
     return SqlStorage(sessionmaker), SimpleEventIsolation()
@@ -147,6 +154,7 @@ def create_app(settings: Settings) -> App:
             settings.send_group_retry_seconds,
             settings.send_group_retry_max_seconds,
         ),
+        switch_seconds=settings.outbound_switch_seconds,
     )
     dispatcher["sender"] = sender
     # Order matters: a session first, then who is speaking, then their language.
@@ -162,6 +170,12 @@ def create_app(settings: Settings) -> App:
         digest=DigestSchedule(
             day=settings.digest_day, hour=settings.digest_hour, timezone=settings.digest_timezone
         ),
+        retention_policy=RetentionPolicy(
+            months=settings.retention_months,
+            failed_days=settings.outbox_failed_days,
+            dialog_days=settings.dialog_ttl_days,
+        ),
+        forget_dialogs=storage.forget if isinstance(storage, SqlStorage) else None,
     )
 
     async def lead() -> None:

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     # Failed invite tokens tolerated from one account before it has to wait.
     invite_attempts: int = Field(default=5, ge=1)
     invite_attempts_window_seconds: int = Field(default=900, ge=1)
+    # Data protection: the kill switch (bot/services/outbound.py) is seen by every process
+    # within this many seconds; a case closed or dropped out longer ago than RETENTION_MONTHS
+    # loses the words and files it held (bot/services/retention.py); failed messages lose their
+    # content after OUTBOX_FAILED_DAYS; dialog state untouched for DIALOG_TTL_DAYS goes.
+    outbound_switch_seconds: float = Field(default=3.0, ge=0, le=60)
+    retention_months: int = Field(default=12, ge=1, le=120)
+    outbox_failed_days: int = Field(default=30, ge=1, le=3650)
+    dialog_ttl_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("bot_token")
     @classmethod

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services import checkins, digests, receipts
+from bot.services import checkins, digests, receipts, retention
 from bot.services.clock import utcnow
 from bot.services.unit_of_work import Wakeable
 
@@ -30,9 +30,14 @@ class Sweeps:
         every_seconds: float = SWEEP_SECONDS,
         clock: Callable[[], datetime] = utcnow,
         digest: digests.DigestSchedule | None = None,
+        retention_policy: retention.Policy | None = None,
+        forget_dialogs: Callable[[Sequence[str]], None] | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.digest = digest or digests.DigestSchedule()
+        self.retention = retention_policy or retention.Policy()
+        # Dialog state the purge deleted is also dropped from the process's cache (SqlStorage).
+        self.forget_dialogs = forget_dialogs
         self.sender = sender
         self.every_seconds = every_seconds
         self.clock = clock
@@ -74,7 +79,8 @@ class Sweeps:
         """Everything due at `now`: check-ins to ask, reminders, missed check-ins, payouts
         approved but unpaid for ten days, and the counsellors' monthly digests. Each batch is
         committed with the messages it queued; a process down for a day catches up here, and
-        the sender keeps to Telegram's limits."""
+        the sender keeps to Telegram's limits. Once a day, the retention purge (not counted in
+        what is returned: it sends nothing)."""
         moment = now or self.clock()
         done = 0
         async with self.sessionmaker() as session:
@@ -101,7 +107,19 @@ class Sweeps:
                 if queued < digests.BATCH:
                     break
                 await asyncio.sleep(BETWEEN_BATCHES_SECONDS)
+        await self._purge(moment)
         if done:
             self.sender.wake()
             logger.info("scheduled work done: %s", done)
         return done
+
+    async def _purge(self, moment: datetime) -> None:
+        """What is past its time (bot/services/retention.py), at most once a day."""
+        async with self.sessionmaker() as session:
+            purged = await retention.purge_daily(session, moment, self.retention)
+            await session.commit()
+        if purged is None:
+            return
+        if self.forget_dialogs is not None and purged.dialog_keys:
+            self.forget_dialogs(purged.dialog_keys)
+        logger.info("retention purge: %s", purged.summary())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiogram.fsm.state import State
@@ -110,6 +110,12 @@ class SqlStorage(BaseStorage):
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         _, data = await self._read(self._key(key))
         return copy.deepcopy(data)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop keys from the cache whose records may have been deleted beside this storage
+        (the retention purge), so their next read goes to the table."""
+        for key in keys:
+            self._cache.pop(key, None)
 
     async def clear_all(self) -> None:
         self._cache.clear()

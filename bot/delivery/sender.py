@@ -5,6 +5,8 @@ This module is the scheduler: it finds the lanes that may go and launches their 
 Per lane (one case's topic, or one private chat) one item is in flight at a time, so order is
 kept; each destination has its own window and all share one overall window (gateway.py); within
 a group, the case served longest ago goes first, so one chatty returnee cannot starve the others.
+While the outbound switch is on (bot/services/outbound.py), lanes to private chats are left
+alone: their items stay pending, and go in their order once it is off.
 
 The parts, one job each: gateway.py (windows and the call), delivery.py (one item, start to
 end), renderers.py (one per kind), topics.py (topic, card, pin), policy.py (retries and
@@ -24,8 +26,8 @@ from typing import Any, TypeVar
 from aiogram import Bot
 from aiogram.methods import TelegramMethod
 from aiogram.utils.i18n import I18n
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -39,8 +41,9 @@ from bot.delivery.renderers import Renderers
 from bot.delivery.topics import Topics
 from bot.failures import is_transient, log_failure
 from bot.services.clock import as_utc, utcnow
+from bot.services.outbound import CACHE_SECONDS, OutboundSwitch
 from bot.services.outbox import CopyPayload, MalformedOutboxItem, item_chat, parse_payload
-from storage.models import Case, Office, OutboxItem, OutboxKind, OutboxStatus
+from storage.models import Case, Destination, Office, OutboxItem, OutboxKind, OutboxStatus
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +67,12 @@ def _waits_for_album(kind: OutboxKind, payload: dict[str, Any], age: float) -> b
     return isinstance(parsed, CopyPayload) and parsed.media_group_id is not None
 
 
+def _may_go(paused: bool) -> list[ColumnElement[bool]]:
+    """Which items may be sent at all: while the outbound switch is on, none for a private
+    chat."""
+    return [OutboxItem.destination != Destination.PRIVATE] if paused else []
+
+
 class Sender:
     def __init__(
         self,
@@ -74,12 +83,15 @@ class Sender:
         max_in_flight: int = 8,
         lag_alert_seconds: float = 300,
         group_retry_seconds: tuple[float, float] = (5.0, float(MAX_BACKOFF_SECONDS)),
+        switch_seconds: float = CACHE_SECONDS,
     ) -> None:
         # Deliveries at once, overall: each holds a database connection while Telegram answers.
         self.max_in_flight = max_in_flight
         self.sessionmaker = sessionmaker
         self.limits = limits
         self.gateway = Gateway(bot, limits)
+        # The kill switch: while on, nothing leaves for a private chat (it waits, in order).
+        self.outbound = OutboundSwitch(sessionmaker, switch_seconds)
         self.outages = GroupOutages(
             self.gateway,
             sessionmaker,
@@ -144,10 +156,15 @@ class Sender:
         False before asserting that nothing more is sent."""
         if self._busy or self._tasks:
             return True
+        paused = await self.outbound.paused()
         async with self.sessionmaker() as session:
             due = await session.scalar(
                 select(OutboxItem.id)
-                .where(OutboxItem.status == OutboxStatus.PENDING, OutboxItem.not_before <= utcnow())
+                .where(
+                    OutboxItem.status == OutboxStatus.PENDING,
+                    OutboxItem.not_before <= utcnow(),
+                    *_may_go(paused),
+                )
                 .limit(1)
             )
         return due is not None
@@ -190,20 +207,23 @@ class Sender:
         if len(self._busy) >= self.max_in_flight:
             return 1.0  # every slot is taken; a finishing delivery wakes the sender
         now = utcnow()
+        paused = await self.outbound.paused()
+        if paused and any(chat_id > 0 for chat_id in self._lanes):
+            self._lanes = {}  # found before the switch turned: found again after it
         fresh = bool(self._lanes) and time.monotonic() - self._lanes_at < LANES_FRESH_SECONDS
         if not fresh:
-            await self._find_lanes(now)
-        pause, launched = await self._launch(now)
+            await self._find_lanes(now, paused)
+        pause, launched = await self._launch(now, paused)
         if fresh and not launched:
             # What was left cannot go now; something that arrived since may.
-            await self._find_lanes(now)
-            pause, _ = await self._launch(now)
+            await self._find_lanes(now, paused)
+            pause, _ = await self._launch(now, paused)
         return pause
 
     def _held_chats(self) -> list[int]:
         return self.outages.held({chat_id for chat_id, _ in self._busy})
 
-    async def _find_lanes(self, now: datetime) -> None:
+    async def _find_lanes(self, now: datetime, paused: bool) -> None:
         """Read the head of every lane that may go now into `self._lanes`.
 
         One query serves many launches: a lane found here stays until it is launched or the
@@ -225,7 +245,7 @@ class Sender:
                 select(func.min(OutboxItem.id), func.min(OutboxItem.case_id), destination)
                 .outerjoin(Case, Case.id == OutboxItem.case_id)
                 .outerjoin(Office, Office.id == Case.office_id)
-                .where(OutboxItem.status == OutboxStatus.PENDING)
+                .where(OutboxItem.status == OutboxStatus.PENDING, *_may_go(paused))
                 .group_by(destination, lane_case)
                 .order_by(func.min(OutboxItem.id))
                 .limit(HEADS_PER_QUERY)
@@ -271,7 +291,7 @@ class Sender:
         self._lanes = lanes
         self._lanes_at = time.monotonic()
 
-    async def _launch(self, now: datetime) -> tuple[float, int]:
+    async def _launch(self, now: datetime, paused: bool) -> tuple[float, int]:
         """Start deliveries from the lanes found, within the free slots and each chat's room."""
         pause, launched = 1.0, 0
         next_try = self.outages.next_try_in()
@@ -312,6 +332,7 @@ class Sender:
                         ).where(
                             OutboxItem.id.in_([first[0] for _, first in chosen]),
                             OutboxItem.status == OutboxStatus.PENDING,
+                            *_may_go(paused),
                             # Still the head and still due: since the lanes were found, an
                             # older item may have been released or this one set to wait.
                             OutboxItem.not_before <= now,
