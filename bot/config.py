@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Failed invite tokens tolerated from one account before it has to wait.
     invite_attempts: int = Field(default=5, ge=1)
     invite_attempts_window_seconds: int = Field(default=900, ge=1)
+    # /healthz and /metrics on a port of their own (both modes); unset: on the webhook server
+    # in webhook mode, nowhere in polling mode. Only this host's programs reach 127.0.0.1.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("bot_token")
     @classmethod
