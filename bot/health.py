@@ -43,12 +43,15 @@ class Health:
 
     @property
     def ready(self) -> bool:
-        """The database answers with the current schema: the bot can do its work."""
-        return self.database is None and self.schema is None
+        """Everything answers: the bot can take updates. Without Redis (when configured) it
+        cannot: every update needs its dialog state."""
+        return not self.problems()
 
     @property
     def status(self) -> str:
-        if not self.ready:
+        """unavailable: no database, or the schema is behind; degraded: the database is well
+        (what waits in the outbox still goes) but Redis does not answer; else ok."""
+        if self.database is not None or self.schema is not None:
             return "unavailable"
         return "degraded" if self.redis is not None else "ok"
 

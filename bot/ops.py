@@ -1,9 +1,11 @@
 """`/healthz` and `/metrics` over HTTP: on the webhook server, or on `METRICS_PORT` of their own.
 
-`/healthz` answers 200 when the database answers with the current schema and 503 otherwise; a
-Redis that is configured and does not answer makes it "degraded" but still 200: restarting the
-bot would not bring Redis back, and the process still sends what waits and runs scheduled work
-(see README, Runbook). `/metrics` answers in Prometheus's text format (bot/metrics.py).
+`/healthz` answers 200 when the database answers with the current schema (and Redis, when
+configured), 503 otherwise. Without Redis it says "degraded" rather than "unavailable": the
+database is well and what waits in the outbox still goes, but no update can be handled (each
+needs its dialog state), so it is not ready either: a load balancer that takes the process out
+makes Telegram keep the webhook's updates and send them again later (see README, Runbook).
+`/metrics` answers in Prometheus's text format (bot/metrics.py).
 Neither logs its requests: a scrape every few seconds would bury everything else.
 """
 

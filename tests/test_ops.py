@@ -402,7 +402,7 @@ async def test_healthz_is_503_while_the_schema_is_behind(fake_api, database_url)
         await app.close()
 
 
-async def test_healthz_says_degraded_but_200_when_redis_does_not_answer(
+async def test_healthz_says_degraded_and_503_when_redis_does_not_answer(
     fake_api, sqlite_url, redis_unavailable
 ):
     nobody = f"redis://127.0.0.1:{free_port()}/15"
@@ -411,7 +411,7 @@ async def test_healthz_says_degraded_but_200_when_redis_does_not_answer(
     client = await with_ops(app)
     try:
         response = await client.get("/healthz")
-        assert response.status == 200
+        assert response.status == 503
         assert await response.json() == {
             "status": "degraded",
             "database": "ok",
