@@ -25,6 +25,7 @@ from bot.i18n import create_i18n
 from bot.knowledge.base import KnowledgeBase
 from bot.languages import SHIPPED_LANGUAGES
 from bot.leadership import Leadership, LeaderWork, SingleProcessLock, sqlite_database
+from bot.metrics import Metrics
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.identity import IdentityMiddleware
 from bot.middlewares.locale import PersonLocaleMiddleware
@@ -57,6 +58,7 @@ class App:
     sender: Sender
     leadership: Leadership
     sweeps: Sweeps
+    metrics: Metrics
     process_lock: SingleProcessLock | None = None
 
     async def prepare(self) -> None:
@@ -143,6 +145,7 @@ def create_app(settings: Settings) -> App:
         settings.invite_attempts, settings.invite_attempts_window_seconds
     )
     bot = create_bot(settings, sessionmaker)
+    metrics = Metrics()
     sender = Sender(
         bot,
         sessionmaker,
@@ -155,6 +158,7 @@ def create_app(settings: Settings) -> App:
             settings.send_group_retry_max_seconds,
         ),
         switch_seconds=settings.outbound_switch_seconds,
+        metrics=metrics,
     )
     dispatcher["sender"] = sender
     # Order matters: a session first, then who is speaking, then their language.
@@ -206,4 +210,5 @@ def create_app(settings: Settings) -> App:
         engine=engine,
         sessionmaker=sessionmaker,
         i18n=i18n,
+        metrics=metrics,
     )

@@ -12,6 +12,7 @@ from typing import NoReturn
 from bot.config import ConfigError, Settings, load_settings
 from bot.knowledge.content import ContentError
 from bot.leadership import AnotherProcessRuns
+from bot.log_format import TEXT_FORMAT, use_format
 from bot.log_privacy import protect_handlers
 
 
@@ -57,9 +58,7 @@ async def _check(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # aiosqlite logs every statement with its parameters at DEBUG: never, whatever the level.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
@@ -67,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         protect_handlers(settings.secrets())
+        use_format(settings.log_format)
         if args.command == "run":
             from bot.runner import run_polling
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Self
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     retention_months: int = Field(default=12, ge=1, le=120)
     outbox_failed_days: int = Field(default=30, ge=1, le=3650)
     dialog_ttl_days: int = Field(default=30, ge=1, le=3650)
+    # /healthz and /metrics on a port of their own (both modes); unset: on the webhook server
+    # in webhook mode, nowhere in polling mode. Only this host's programs reach 127.0.0.1.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # "json": every log line one JSON object (time, level, logger, message).
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("bot_token")
     @classmethod

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.failures import log_failure
 from bot.intake.polling import Backoff, Poller
 from bot.intake.webhook import WebhookIntake
+from bot.ops import OpsRoutes, QuietOpsAccessLogger, start_ops_server
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,11 @@ async def until_telegram_answers(
 async def run_polling(settings: Settings) -> None:
     stop = _stop_on_signals()
     app = create_app(settings)
+    ops: web.AppRunner | None = None
     try:
         await app.prepare_database()
+        if settings.metrics_port is not None:
+            ops = await start_ops_server(app, settings.metrics_host, settings.metrics_port)
 
         async def prepare_telegram() -> None:
             await app.prepare_telegram()
@@ -92,6 +96,8 @@ async def run_polling(settings: Settings) -> None:
             return
         await serve_polling(app, stop)
     finally:
+        if ops is not None:
+            await ops.cleanup()
         await app.close()
         logger.info("stopped")
 
@@ -110,6 +116,7 @@ async def serve_polling(
         polling_timeout=polling_timeout,
         retry=Backoff(first=1.0, longest=30.0),
         stop=stop,
+        metrics=app.metrics,
         bots=[bot],
     )
     await dispatcher.emit_startup(bot=bot, **workflow)
@@ -121,10 +128,15 @@ async def serve_polling(
 
 
 def webhook_application(settings: Settings, secret: str, path: str) -> tuple[web.Application, App]:
-    """The aiohttp application serving Telegram's webhook calls; exposed for tests."""
+    """The aiohttp application serving Telegram's webhook calls, and /healthz and /metrics
+    unless they have a port of their own (METRICS_PORT); exposed for tests."""
     app = create_app(settings)
     web_app = web.Application()
-    WebhookIntake(app.dispatcher, app.bot, secret, bots=[app.bot]).register(web_app, path)
+    WebhookIntake(app.dispatcher, app.bot, secret, app.metrics, bots=[app.bot]).register(
+        web_app, path
+    )
+    if settings.metrics_port is None:
+        OpsRoutes(app).register(web_app)
     setup_application(web_app, app.dispatcher, bot=app.bot)
     return web_app, app
 
@@ -135,12 +147,18 @@ async def run_webhook(settings: Settings) -> None:
     stop = _stop_on_signals()
     web_app, app = webhook_application(settings, secret, path)
     runner = web.AppRunner(
-        web_app, handle_signals=False, shutdown_timeout=WEBHOOK_STOP_GRACE_SECONDS
+        web_app,
+        handle_signals=False,
+        shutdown_timeout=WEBHOOK_STOP_GRACE_SECONDS,
+        access_log_class=QuietOpsAccessLogger,
     )
+    ops: web.AppRunner | None = None
     try:
         await app.prepare_database()
         await runner.setup()
         await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+        if settings.metrics_port is not None:
+            ops = await start_ops_server(app, settings.metrics_host, settings.metrics_port)
 
         async def prepare_telegram() -> None:
             await app.prepare_telegram()
@@ -156,6 +174,8 @@ async def run_webhook(settings: Settings) -> None:
             logger.info("webhook server on %s:%s", settings.webhook_host, settings.webhook_port)
             await stop.wait()
     finally:
+        if ops is not None:
+            await ops.cleanup()
         await runner.cleanup()
         await app.close()
         logger.info("stopped")

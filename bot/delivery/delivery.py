@@ -18,6 +18,7 @@ from bot.delivery.outages import GroupOutages
 from bot.delivery.policy import DeliveryPolicy
 from bot.delivery.renderers import Renderers, Sent
 from bot.delivery.topics import Topics
+from bot.metrics import ErrorPlace, Metrics
 from bot.services import audit, relay
 from bot.services.clock import as_utc, utcnow
 from bot.services.outbox import EditFollowsPayload, MalformedOutboxItem, payload_of
@@ -35,7 +36,9 @@ class Delivery:
         outages: GroupOutages,
         lag: LagWatch,
         served_at: dict[int, float],
+        metrics: Metrics,
     ) -> None:
+        self.metrics = metrics
         self.topics = topics
         self.renderers = renderers
         self.policy = policy
@@ -72,12 +75,15 @@ class Delivery:
             now = utcnow()
             sent = await self.renderers.send(session, item, payload, case, chat_id, thread)
         except TelegramAPIError as error:
+            self.metrics.error(ErrorPlace.DELIVERY, error)
             await self.policy.failed(session, item, case, chat_id, error)
             return
         self._record(session, sent, case, chat_id, now)
         if case is not None:
             self.served_at[case.id] = time.monotonic()
         await session.commit()
+        for done in {part.id: part for part, _, _ in sent}.values():
+            self.metrics.sent(done.destination, (now - as_utc(done.created_at)).total_seconds())
         ended_outage = chat_id in self.outages and await self.outages.works(
             session, chat_id, started
         )

@@ -40,6 +40,7 @@ from bot.delivery.policy import MAX_BACKOFF_SECONDS, DeliveryPolicy
 from bot.delivery.renderers import Renderers
 from bot.delivery.topics import Topics
 from bot.failures import is_transient, log_failure
+from bot.metrics import ErrorPlace, Metrics
 from bot.services.clock import as_utc, utcnow
 from bot.services.outbound import CACHE_SECONDS, OutboundSwitch
 from bot.services.outbox import CopyPayload, MalformedOutboxItem, item_chat, parse_payload
@@ -84,7 +85,9 @@ class Sender:
         lag_alert_seconds: float = 300,
         group_retry_seconds: tuple[float, float] = (5.0, float(MAX_BACKOFF_SECONDS)),
         switch_seconds: float = CACHE_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         # Deliveries at once, overall: each holds a database connection while Telegram answers.
         self.max_in_flight = max_in_flight
         self.sessionmaker = sessionmaker
@@ -113,6 +116,7 @@ class Sender:
             self.outages,
             self.lag_watch,
             self._served_at,
+            self.metrics,
         )
         self._wake = asyncio.Event()
         self._busy: set[Lane] = set()
@@ -373,6 +377,7 @@ class Sender:
                 await self.delivery.deliver(session, item_id, chat_id)
         except Exception as error:  # noqa: BLE001 - one broken item must not stop the others
             log_failure(logger, f"delivery of outbox item {item_id}", error)
+            self.metrics.error(ErrorPlace.SENDER, error)
             # The database failing for now (a deadlock, a lock) is no fault of the item's.
             await self.delivery.policy.back_off(item_id, counted=not is_transient(error))
         finally:

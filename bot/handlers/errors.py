@@ -14,6 +14,7 @@ from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, Unknown
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.failures import is_transient, log_failure
+from bot.metrics import UpdateReport
 from dialogs.home import show_home
 from storage.models import Person, Role
 
@@ -38,8 +39,10 @@ async def stale_button(
             await show_home(dialog_manager, person, session)
 
 
-async def unexpected(event: ErrorEvent) -> None:
+async def unexpected(event: ErrorEvent, update_report: UpdateReport | None = None) -> None:
     log_failure(logger, f"update {event.update.update_id}", event.exception)
+    if update_report is not None:  # the intake counts it (bot/metrics.py)
+        update_report.failure = type(event.exception).__name__
 
 
 def lasting(event: ErrorEvent) -> bool:

@@ -25,6 +25,7 @@ from aiogram.types import Update
 from bot.failures import describe_failure
 from bot.intake.handling import Outcome, handle
 from bot.intake.reading import RawGetUpdates, read_update, update_id_of
+from bot.metrics import Metrics, UpdateOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class Poller:
         stop_grace_seconds: float = 8.0,
         retry: Backoff | None = None,
         stop: asyncio.Event | None = None,
+        metrics: Metrics | None = None,
         **handler_data: Any,
     ) -> None:
         self.bot = bot
@@ -70,6 +72,7 @@ class Poller:
         self.stop_grace_seconds = stop_grace_seconds
         self.retry = retry or Backoff()
         self.handler_data = handler_data
+        self.metrics = metrics
         self.stop = stop or asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._handled: set[int] = set()  # handled, but above the offset sent so far
@@ -185,6 +188,8 @@ class Poller:
             started += 1
             update = read_update(raw, self.bot)
             if update is None:
+                if self.metrics is not None:
+                    self.metrics.update_done(UpdateOutcome.UNREADABLE)
                 self._handled.add(update_id)  # unreadable: confirmed, so it blocks nobody
                 self._changed.set()
                 continue
@@ -196,7 +201,7 @@ class Poller:
         retry = Backoff(self.retry.first, self.retry.longest)
         try:
             while (
-                await handle(self.dispatcher, self.bot, update, **self.handler_data)
+                await handle(self.dispatcher, self.bot, update, self.metrics, **self.handler_data)
                 is Outcome.TRY_AGAIN
             ):
                 self._retrying.add(update.update_id)

@@ -17,12 +17,21 @@ from aiohttp import web
 
 from bot.intake.handling import Outcome, handle
 from bot.intake.reading import read_update
+from bot.metrics import Metrics, UpdateOutcome
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
 
 class WebhookIntake:
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret: str, **handler_data: Any) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        secret: str,
+        metrics: Metrics | None = None,
+        **handler_data: Any,
+    ) -> None:
+        self.metrics = metrics
         self.dispatcher = dispatcher
         self.bot = bot
         self.secret = secret
@@ -41,6 +50,8 @@ class WebhookIntake:
             return web.Response(status=400)
         update = read_update(raw, self.bot)
         if update is None:
+            if self.metrics is not None:
+                self.metrics.update_done(UpdateOutcome.UNREADABLE)
             return web.Response(status=200)  # never readable: it must not come again
-        outcome = await handle(self.dispatcher, self.bot, update, **self.handler_data)
+        outcome = await handle(self.dispatcher, self.bot, update, self.metrics, **self.handler_data)
         return web.Response(status=200 if outcome is Outcome.HANDLED else 503)
