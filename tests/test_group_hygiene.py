@@ -244,7 +244,7 @@ async def test_added_to_the_offices_group_the_bot_stays_and_says_what_it_lacks(
     try:
         app = bot.app
         assert said_in(fake_api, GROUP) == []
-        assert "staff group -1001234: the bot lacks not_in_group" in caplog.text
+        assert "staff group -1001234: the bot is not in it" in caplog.text
         added = await fake_api.change_member(GROUP, member_in("member", BOT_USER), by=ANA)
         await fake_api.handled(added)
         promoted = await fake_api.change_member(GROUP, administrator(BOT_USER), by=ANA)

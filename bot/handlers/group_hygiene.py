@@ -19,12 +19,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import LeaveChat, SendMessage, TelegramMethod
 from aiogram.types import ChatMember, ChatMemberUpdated
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.delivery.refusals import GroupRefusal, group_refusal
 from bot.delivery.sender import Sender
 from bot.delivery.texts.staff import office_locale
 from bot.failures import log_failure
@@ -172,12 +173,14 @@ class GroupHygiene:
     # ---- one group -----------------------------------------------------------------------------
     async def standing(self, chat_id: int) -> Standing | None:
         """What Telegram says about the group and the bot in it; None if the bot is not there.
-        Other failures (network, 5xx, 429) are raised: nothing is known then."""
+        Other failures (network, 5xx, 429, another refusal) are raised: nothing is known then."""
         try:
             chat = await self.bot(RawGetChat(chat_id=chat_id))
             member = await self.bot(RawGetChatMember(chat_id=chat_id, user_id=self.bot.id))
-        except (TelegramForbiddenError, TelegramBadRequest):
-            return None  # removed, never added, or no such chat
+        except TelegramAPIError as error:
+            if group_refusal(error) is GroupRefusal.REMOVED:
+                return None  # removed, never added, or no such chat
+            raise
         bot = membership(member)
         if bot is None:
             raise ValueError("getChatMember answered a status the Bot API does not list")
@@ -190,7 +193,9 @@ class GroupHygiene:
         try:
             standing = await self.standing(chat_id)
         except Exception as error:  # noqa: BLE001 - unknown now; checked again on the next change
-            logger.warning("staff group %s could not be checked: %s", chat_id, type(error).__name__)
+            # Not a warning: a group that refuses the bot's messages is warned about once, by
+            # the sender (bot/delivery/outages.py).
+            logger.info("staff group %s could not be checked: %s", chat_id, type(error).__name__)
             return None
         return await self.found(chat_id, group_checks.lacks(standing), locale)
 
@@ -200,6 +205,9 @@ class GroupHygiene:
             return None
         if change.fixed:
             logger.info("staff group %s: the bot has everything it needs", chat_id)
+        elif not change.can_be_told_in_group:
+            # Only the log can hear it; the sender warns once if messages wait for the group.
+            logger.info("staff group %s: the bot is not in it", chat_id)
         else:
             logger.warning(
                 "staff group %s: the bot lacks %s",
