@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.delivery.limits import Limit, Limits
 from bot.delivery.sender import Sender
 from bot.handlers import build_router
+from bot.handlers.group_hygiene import GroupHygiene
 from bot.handlers.unknown import build_fallback_router
 from bot.i18n import create_i18n
 from bot.knowledge.base import KnowledgeBase
@@ -44,7 +45,8 @@ from storage.fsm import SqlStorage
 from storage.migrate import upgrade_to_head
 
 # Only what the bot handles; never business connections, whose chats belong to third parties.
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+# chat_member (others joining a staff group) comes only when asked for, and only to an admin.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member", "chat_member"]
 
 
 @dataclass
@@ -59,6 +61,7 @@ class App:
     leadership: Leadership
     sweeps: Sweeps
     metrics: Metrics
+    group_hygiene: GroupHygiene
     process_lock: SingleProcessLock | None = None
 
     async def prepare(self) -> None:
@@ -182,11 +185,18 @@ def create_app(settings: Settings) -> App:
         forget_dialogs=storage.forget if isinstance(storage, SqlStorage) else None,
     )
 
+    # Staff groups checked by the leader at start, in the background (a slow Telegram must not
+    # hold the start), and on every change of the bot's membership (bot/handlers/group_hygiene).
+    group_hygiene = GroupHygiene(bot, sessionmaker, i18n, sender)
+    dispatcher["group_hygiene"] = group_hygiene
+
     async def lead() -> None:
         await sender.start()
         await sweeps.start()
+        group_hygiene.start()
 
     async def step_down() -> None:
+        await group_hygiene.stop()
         await sweeps.stop()
         await sender.stop()
 
@@ -207,6 +217,7 @@ def create_app(settings: Settings) -> App:
         sender=sender,
         leadership=leadership,
         sweeps=sweeps,
+        group_hygiene=group_hygiene,
         engine=engine,
         sessionmaker=sessionmaker,
         i18n=i18n,

@@ -101,7 +101,11 @@ async def a_group_outage_loses_nothing(
         lambda _: len([c for c in api.calls[mark:] if c.get("chat_id") == GROUP]) >= 5,
         after=mark,
     )
-    during = [c for c in api.calls[mark:] if c.get("chat_id") == GROUP]
+    # Posts only: the leader's check of its staff groups at start (getChat, getChatMember,
+    # bot/handlers/group_hygiene.py) may fall in the outage too, and is no delivery.
+    during = [
+        c for c in api.calls[mark:] if c.get("chat_id") == GROUP and not c.method.startswith("get")
+    ]
     assert all(refused(c) for c in during)
     told = {user_id: await relayed(api, "sendMessage", user_id, mark) for user_id in MANAGERS}
     # Nothing failed, and no try counted against any message.

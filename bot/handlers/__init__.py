@@ -5,6 +5,7 @@ from aiogram import F, Router
 from bot.handlers import (
     counsellor,
     errors,
+    group_hygiene,
     location,
     manager,
     returnee,
@@ -42,5 +43,7 @@ def build_router() -> Router:
         staff_checkins.build_router(),
         staff_updates.build_router(),
         staff_inbox.build_router(),
+        # Membership updates only: the bot's own (my_chat_member) and others' (chat_member).
+        group_hygiene.build_router(),
     )
     return router

@@ -57,6 +57,30 @@ def _unreadable_field(error: ValidationError) -> tuple[str, str] | None:
     return None
 
 
+# A ChatMember's administrator rights: the Bot API leaves out a right that is not granted, and
+# aiogram may require one the specification does not list (can_send_welcome_messages); read
+# as not granted, so that a bot's promotion or demotion is still handled.
+MEMBER_EVENTS = frozenset({"my_chat_member", "chat_member"})
+MEMBER_FIELDS = frozenset({"old_chat_member", "new_chat_member"})
+
+
+def _absent_right(error: ValidationError) -> tuple[str, str, str] | None:
+    """(event, member field, right) of the first right missing from a ChatMember."""
+    for problem in error.errors(include_input=False, include_url=False, include_context=False):
+        location = problem["loc"]
+        if (
+            problem["type"] == "missing"
+            and len(location) == 4
+            and location[0] in MEMBER_EVENTS
+            and location[1] in MEMBER_FIELDS
+            and location[2] == "administrator"
+            and isinstance(location[3], str)
+            and location[3].startswith("can_")
+        ):
+            return location[0], location[1], location[3]
+    return None
+
+
 def read_update(raw: object, bot: Bot) -> Update | None:
     """The update as aiogram's model, with unreadable fields left out; None if it cannot be."""
     update_id = update_id_of(raw)
@@ -70,6 +94,14 @@ def read_update(raw: object, bot: Bot) -> Update | None:
         try:
             update = Update.model_validate(candidate, context={"bot": bot})
         except ValidationError as error:
+            right = _absent_right(error)
+            holder = candidate.get(right[0]) if right else None
+            member = holder.get(right[1]) if right and isinstance(holder, dict) else None
+            if right is not None and isinstance(member, dict) and right[2] not in member:
+                if candidate is raw:
+                    candidate = copy.deepcopy(raw)
+                candidate[right[0]][right[1]][right[2]] = False
+                continue
             field = _unreadable_field(error)
             event = candidate.get(field[0]) if field else None
             if field is None or not isinstance(event, dict) or field[1] not in event:

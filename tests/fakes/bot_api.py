@@ -119,6 +119,13 @@ class FakeBotApi:
         # Calls that wait for `resume()` before they are answered: (method, params they match).
         self.paused: list[tuple[str, dict[str, Any]]] = []
         self._resumed = asyncio.Event()
+        # Groups as getChat describes them (over a forum supergroup's defaults), and members as
+        # getChatMember does, by (chat, user). A group not set here is a forum where the bot is
+        # an administrator with every right; a group the bot left or was removed from refuses.
+        self.group_chats: dict[int, dict[str, Any]] = {}
+        self.members: dict[tuple[int, int], dict[str, Any]] = {}
+        # The bot's own ids: getMe's, and the one in the token (which aiogram's Bot.id reads).
+        self.bot_ids: set[int] = {BOT_ID}
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, port: int = 0) -> None:
@@ -162,6 +169,42 @@ class FakeBotApi:
                 ids.append(update_id)
             self._new_update.notify_all()
         return ids
+
+    async def change_member(
+        self,
+        chat_id: int,
+        new: dict[str, Any],
+        *,
+        by: dict[str, Any],
+        old: dict[str, Any] | None = None,
+    ) -> int:
+        """A member's status in a group changes, as Telegram tells it: `my_chat_member` when
+        the member is the bot, `chat_member` otherwise. getChatMember answers the new status
+        from now on. `by` is the user who made the change (or who joined)."""
+        user_id = int(new["user"]["id"])
+        is_bot = user_id in self.bot_ids
+        key = (chat_id, BOT_ID if is_bot else user_id)
+        if old is None:
+            old = self.members.get(key) or (
+                administrator(BOT_USER) if is_bot else member_in("left", new["user"])
+            )
+        for member in (old, new):
+            self.violations.extend(self._check_member(member))
+        self.members[key] = new
+        chat = {"id": chat_id, **self._group(chat_id)}
+        chat = {k: chat[k] for k in ("id", "type", "title", "is_forum") if k in chat}
+        update = {
+            "chat": chat,
+            "from": by,
+            "date": int(time.time()),
+            "old_chat_member": old,
+            "new_chat_member": new,
+        }
+        return await self.push_update("my_chat_member" if is_bot else "chat_member", update)
+
+    def set_bot_rights(self, chat_id: int, **rights: bool) -> None:
+        """The bot becomes an administrator of the group with these rights (others granted)."""
+        self.members[(chat_id, BOT_ID)] = administrator(BOT_USER, **rights)
 
     async def redeliver(self, update_id: int, timeout: float = 10) -> None:
         """Deliver an update once more under its own id, as Telegram does when the bot died
@@ -277,6 +320,9 @@ class FakeBotApi:
     # ---- the HTTP side ---------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        token_id = request.match_info["token"].split(":", 1)[0]
+        if token_id.isdigit():
+            self.bot_ids.add(int(token_id))
         params = await self._params(request, method)
         problems = self.spec.check_call(method, params)
         self.violations.extend(problems)
@@ -324,6 +370,8 @@ class FakeBotApi:
             returns = self.spec.methods[method].returns if method in self.spec.methods else ()
             if isinstance(result, dict) and len(returns) >= 1 and returns[0] in self.spec.types:
                 self.violations.extend(self.spec.check_object(returns[0], result))
+            if method == "getChatMember":
+                self.violations.extend(self._check_member(result))
         call.result = result
         await self._record(call)
         return web.json_response({"ok": True, "result": result})
@@ -388,6 +436,29 @@ class FakeBotApi:
             return {"id": chat_id, "type": "private", "first_name": "User"}
         return {"id": chat_id, "type": "supergroup", "title": "Office inbox", "is_forum": True}
 
+    def _group(self, chat_id: int) -> dict[str, Any]:
+        """A group's type, title and forum flag: a forum supergroup unless set otherwise."""
+        group = {"type": "supergroup", "title": "Office inbox", "is_forum": True}
+        group |= self.group_chats.get(chat_id, {})
+        if not group.get("is_forum"):
+            group.pop("is_forum", None)  # Telegram leaves out a false flag
+        return group
+
+    def _check_member(self, member: Any) -> list[str]:
+        """A ChatMember against its own kind in the specification (ChatMember lists none)."""
+        kinds = {
+            "creator": "ChatMemberOwner",
+            "administrator": "ChatMemberAdministrator",
+            "member": "ChatMemberMember",
+            "restricted": "ChatMemberRestricted",
+            "left": "ChatMemberLeft",
+            "kicked": "ChatMemberBanned",
+        }
+        kind = kinds.get(member.get("status", "")) if isinstance(member, dict) else None
+        if kind is None:
+            return [f"not a ChatMember: {member!r}"]
+        return self.spec.check_object(kind, member)
+
     def _store(self, chat_id: int, message: dict[str, Any]) -> dict[str, Any]:
         view = self.chats.setdefault(chat_id, ChatView())
         view.messages[message["message_id"]] = message
@@ -412,6 +483,12 @@ class FakeBotApi:
             status, description, only = self.refusing[chat_id]
             if only is None or only == method:
                 return status, description
+        bot_here = self.members.get((chat_id, BOT_ID))
+        if chat_id < 0 and bot_here is not None and bot_here["status"] in ("left", "kicked"):
+            kind = self._group(chat_id)["type"]
+            if bot_here["status"] == "kicked":
+                return 403, f"Forbidden: bot was kicked from the {kind} chat"
+            return 403, f"Forbidden: bot is not a member of the {kind} chat"
         if self.group_limit and chat_id < 0:
             count, seconds = self.group_limit
             now = time.monotonic()
@@ -543,6 +620,31 @@ class FakeBotApi:
             else:
                 message.pop("reply_markup", None)
             return self._store(chat_id, message)
+        if method == "getChat":
+            chat_id = int(params["chat_id"])
+            chat = self._chat(chat_id) if chat_id > 0 else {"id": chat_id, **self._group(chat_id)}
+            # ChatFullInfo's required fields, with plain values.
+            return chat | {
+                "accent_color_id": 0,
+                "max_reaction_count": 11,
+                "accepted_gift_types": {
+                    "unlimited_gifts": False,
+                    "limited_gifts": False,
+                    "unique_gifts": False,
+                    "premium_subscription": False,
+                    "gifts_from_channels": False,
+                },
+            }
+        if method == "getChatMember":
+            chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+            if user_id in self.bot_ids:
+                return self.members.get((chat_id, BOT_ID)) or administrator(BOT_USER)
+            user = {"id": user_id, "is_bot": False, "first_name": "User"}
+            return self.members.get((chat_id, user_id)) or member_in("left", user)
+        if method == "leaveChat":
+            chat_id = int(params["chat_id"])
+            self.members[(chat_id, BOT_ID)] = member_in("left", BOT_USER)
+            return True
         if method == "deleteMessage":
             self.chats.get(int(params["chat_id"]), ChatView()).messages.pop(
                 int(params["message_id"]), None
@@ -555,7 +657,68 @@ class FakeBotApi:
         return True
 
 
+def user_of(user: dict[str, Any]) -> dict[str, Any]:
+    """A User as it appears inside a ChatMember: only the User type's own fields."""
+    fields = ("id", "is_bot", "first_name", "last_name", "username")
+    return {k: user[k] for k in fields if k in user}
+
+
+def administrator(user: dict[str, Any], **rights: bool) -> dict[str, Any]:
+    """A ChatMemberAdministrator as the Bot API specification lists it: the rights Homeward
+    needs (can_manage_topics, can_delete_messages, can_pin_messages) granted unless set False;
+    optional rights that are not granted are left out, as Telegram does."""
+    member: dict[str, Any] = {
+        "status": "administrator",
+        "user": user_of(user),
+        "can_be_edited": False,
+        "is_anonymous": False,
+        "can_manage_chat": True,
+        "can_delete_messages": True,
+        "can_manage_video_chats": False,
+        "can_restrict_members": False,
+        "can_promote_members": False,
+        "can_change_info": False,
+        "can_invite_users": True,
+        "can_post_stories": False,
+        "can_edit_stories": False,
+        "can_delete_stories": False,
+        "can_pin_messages": True,
+        "can_manage_topics": True,
+    }
+    member.update(rights)
+    return {k: v for k, v in member.items() if v is not False or k in _REQUIRED_RIGHTS}
+
+
+# ChatMemberAdministrator's required booleans; the others are left out when false.
+_REQUIRED_RIGHTS = frozenset(
+    {
+        "can_be_edited",
+        "is_anonymous",
+        "can_manage_chat",
+        "can_delete_messages",
+        "can_manage_video_chats",
+        "can_restrict_members",
+        "can_promote_members",
+        "can_change_info",
+        "can_invite_users",
+        "can_post_stories",
+        "can_edit_stories",
+        "can_delete_stories",
+    }
+)
+
+
+def member_in(status: str, user: dict[str, Any]) -> dict[str, Any]:
+    """A ChatMember of a status without rights: member, left or kicked."""
+    member: dict[str, Any] = {"status": status, "user": user_of(user)}
+    if status == "kicked":
+        member["until_date"] = 0
+    return member
+
+
 def _posts(method: str, params: dict[str, Any]) -> int:
+    if method.startswith("get") or method == "leaveChat":
+        return 0  # reads and leaving post nothing: Telegram's limit counts messages
     if method in ("copyMessages", "forwardMessages"):
         return max(1, len(params.get("message_ids", [])))
     if method == "sendMediaGroup":
