@@ -34,8 +34,10 @@ from bot.response_types import KeepResponseTypes
 from bot.scheduled import Sweeps
 from bot.services.digests import DigestSchedule
 from bot.services.invite_guard import InviteGuard
+from bot.telegram.protection import ProtectPrivateChats
 from bot.telegram.sent_messages import RememberPrivateMessages
 from dialogs import dialogs_router
+from dialogs.protection import ProtectedWindows
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
 from storage.migrate import upgrade_to_head
@@ -109,6 +111,7 @@ def create_bot(
 ) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     session.middleware(KeepResponseTypes())
+    session.middleware(ProtectPrivateChats())
     if sessionmaker is not None:
         session.middleware(RememberPrivateMessages(sessionmaker))
     return Bot(token=settings.token, session=session)
@@ -177,7 +180,7 @@ def create_app(settings: Settings) -> App:
     dispatcher.shutdown.register(leader_work.shutdown)
 
     dispatcher.include_routers(build_router(), dialogs_router(), build_fallback_router())
-    setup_dialogs(dispatcher, events_isolation=isolation)
+    setup_dialogs(dispatcher, events_isolation=isolation, message_manager=ProtectedWindows())
     # A text is a press of a reply-keyboard button only if it is one shown (Homeward shows none).
     guard_reply_presses(dispatcher)
     # After setup_dialogs, so that dialog events are rendered in the person's language too.
