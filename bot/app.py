@@ -34,6 +34,7 @@ from bot.response_types import KeepResponseTypes
 from bot.scheduled import Sweeps
 from bot.services.digests import DigestSchedule
 from bot.services.invite_guard import InviteGuard
+from bot.telegram.deletion import MessageDeleter
 from bot.telegram.protection import ProtectPrivateChats
 from bot.telegram.sent_messages import RememberPrivateMessages
 from dialogs import dialogs_router
@@ -165,6 +166,7 @@ def create_app(settings: Settings) -> App:
         digest=DigestSchedule(
             day=settings.digest_day, hour=settings.digest_hour, timezone=settings.digest_timezone
         ),
+        deleter=MessageDeleter(sender),
     )
 
     async def lead() -> None:

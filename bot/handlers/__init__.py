@@ -13,6 +13,7 @@ from bot.handlers import (
     staff_checkins,
     staff_inbox,
     staff_money,
+    staff_sensitive,
     staff_updates,
     start,
     unknown,
@@ -41,6 +42,7 @@ def build_router() -> Router:
         staff_money.build_router(),
         staff_checkins.build_router(),
         staff_updates.build_router(),
+        staff_sensitive.build_router(),
         staff_inbox.build_router(),
     )
     return router
