@@ -12,9 +12,13 @@ from sqlalchemy import select, update
 from bot.services.clock import utcnow
 from dialogs.chat_clearing import HOW_TO_DELETE_THE_CHAT
 from storage.models import SentMessage
+from tests import test_sensitive_messages
 from tests.conftest import RunningBot
 from tests.test_inbox import GROUP, delivered, relayed, staff_ana
-from tests.test_sensitive_messages import MARIA, office  # noqa: F401 - the fixture
+
+MARIA = test_sensitive_messages.MARIA
+# Office RO with staff Ana and returnee Maria, on SQLite and PostgreSQL.
+office = test_sensitive_messages.office
 
 DONE = "Done: the bot deleted what it could from this chat."
 LATER = "Some messages could not be deleted just now. The bot tries again in a few minutes."
