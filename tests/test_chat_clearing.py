@@ -14,6 +14,7 @@ from dialogs.chat_clearing import HOW_TO_DELETE_THE_CHAT
 from storage.models import SentMessage
 from tests import test_sensitive_messages
 from tests.conftest import RunningBot
+from tests.fakes.telegram_user import CONTENT
 from tests.test_inbox import GROUP, delivered, relayed, staff_ana
 
 MARIA = test_sensitive_messages.MARIA
@@ -165,3 +166,16 @@ async def test_a_message_telegram_will_not_delete_does_not_keep_the_others_nor_t
     await bot.app.sweeps.sweep(now=utcnow())
     await bot.settled()
     assert not [c for c in api.calls[mark:] if c.get("chat_id") == GROUP]
+
+
+async def test_a_shared_location_goes_too_once_the_office_has_its_note(office):
+    bot, api, maria = office, office.api, office.user(MARIA)
+    mark = len(api.calls)
+    location = await maria.send(content=CONTENT["location"])
+    await relayed(api, "sendMessage", GROUP, mark)  # only a note reaches the topic
+    await bot.settled()
+    await conversation(bot)
+    mark = len(api.calls)
+    await maria.press(tr(bot, "Yes, clear this chat"))
+    assert location["message_id"] in deleted_ids(bot, mark)
+    assert (await rows(bot))[location["message_id"]].deleted_at is not None

@@ -5,9 +5,12 @@ What the Bot API allows (deleteMessage, deleteMessages): a bot may delete its ow
 private chat and the messages it received there, but only within 48 hours of their sending. It
 cannot list a chat's messages, so only messages known by id can go: the bot's own (every one is
 remembered in `sent_messages`, bot/telegram/sent_messages.py), the returnee's messages that
-reached the office (their `relays`) and the files of receipts already shown to staff. What the
+reached the office (their `relays`, and the outbox items that carried them or a note about
+them, such as a shared location) and the files of receipts already shown to staff. What the
 returnee typed into a menu (an amount, a check-in note) is known to no table, and stays; the
-returnee is told how to delete the whole chat in Telegram for that.
+returnee is told how to delete the whole chat in Telegram for that. The returnee's own messages
+are written into `sent_messages` too when a clear asks for them, so that the sweep can finish
+the request.
 
 A request is never lost: the rows are marked due (`delete_at`) and committed before Telegram is
 asked. What Telegram deletes (or no longer has) gets `deleted_at`; what it cannot take just now
@@ -92,11 +95,20 @@ async def request_clearing(session: AsyncSession, chat_id: int, now: datetime) -
     for row in rows:
         if row.deleted_at is None:
             row.delete_at = row.sent_at  # due since it was sent: a clear request, not staff's
-    # The returnee's own messages that reached the office, and receipt files shown to staff:
-    # copied already, so deleting them here loses the office nothing.
+    # The returnee's own messages that reached the office (or a note about them did: a shared
+    # location, a poll), and receipt files shown to staff: delivered already, so deleting them
+    # here loses the office nothing. What still waits in the outbox is left alone.
     theirs = await session.execute(
         select(Relay.source_message_id, Relay.at).where(
             Relay.source_chat_id == chat_id, Relay.at >= since
+        )
+    )
+    noted = await session.execute(
+        select(OutboxItem.source_message_id, OutboxItem.created_at).where(
+            OutboxItem.source_chat_id == chat_id,
+            OutboxItem.source_message_id.is_not(None),
+            OutboxItem.status == OutboxStatus.SENT,
+            OutboxItem.created_at >= since,
         )
     )
     files = await session.execute(
@@ -108,8 +120,8 @@ async def request_clearing(session: AsyncSession, chat_id: int, now: datetime) -
             Receipt.submitted_at >= since,
         )
     )
-    for message_id, at in [*theirs.all(), *files.all()]:
-        if message_id not in known:
+    for message_id, at in [*theirs.all(), *noted.all(), *files.all()]:
+        if message_id is not None and message_id not in known:
             known.add(message_id)
             session.add(
                 SentMessage(chat_id=chat_id, message_id=message_id, sent_at=at, delete_at=at)
