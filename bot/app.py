@@ -38,8 +38,11 @@ from bot.scheduled import Sweeps
 from bot.services.digests import DigestSchedule
 from bot.services.invite_guard import InviteGuard
 from bot.services.retention import Policy as RetentionPolicy
+from bot.telegram.deletion import MessageDeleter
+from bot.telegram.protection import ProtectPrivateChats
 from bot.telegram.sent_messages import RememberPrivateMessages
 from dialogs import dialogs_router
+from dialogs.protection import ProtectedWindows
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
 from storage.migrate import upgrade_to_head
@@ -121,6 +124,7 @@ def create_bot(
 ) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     session.middleware(KeepResponseTypes())
+    session.middleware(ProtectPrivateChats())
     if sessionmaker is not None:
         session.middleware(RememberPrivateMessages(sessionmaker))
     return Bot(token=settings.token, session=session)
@@ -183,6 +187,7 @@ def create_app(settings: Settings) -> App:
             dialog_days=settings.dialog_ttl_days,
         ),
         forget_dialogs=storage.forget if isinstance(storage, SqlStorage) else None,
+        deleter=MessageDeleter(sender),
     )
 
     # Staff groups checked by the leader at start, in the background (a slow Telegram must not
@@ -205,7 +210,7 @@ def create_app(settings: Settings) -> App:
     dispatcher.shutdown.register(leader_work.shutdown)
 
     dispatcher.include_routers(build_router(), dialogs_router(), build_fallback_router())
-    setup_dialogs(dispatcher, events_isolation=isolation)
+    setup_dialogs(dispatcher, events_isolation=isolation, message_manager=ProtectedWindows())
     # A text is a press of a reply-keyboard button only if it is one shown (Homeward shows none).
     guard_reply_presses(dispatcher)
     # After setup_dialogs, so that dialog events are rendered in the person's language too.

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     digest_hour: int = Field(default=9, ge=0, le=23)
     digest_timezone: str = "Europe/Copenhagen"
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
+    # A staff message marked /sensitive leaves the returnee's chat this many hours later;
+    # under 48, because Telegram lets a bot delete a message only within 48 hours.
+    sensitive_hours: float = Field(default=24, gt=0, lt=48)
     # Failed invite tokens tolerated from one account before it has to wait.
     invite_attempts: int = Field(default=5, ge=1)
     invite_attempts_window_seconds: int = Field(default=900, ge=1)

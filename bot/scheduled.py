@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services import checkins, digests, receipts, retention
+from bot.services import chat_clearing, checkins, digests, receipts, retention
 from bot.services.clock import utcnow
 from bot.services.unit_of_work import Wakeable
 
@@ -32,8 +32,11 @@ class Sweeps:
         digest: digests.DigestSchedule | None = None,
         retention_policy: retention.Policy | None = None,
         forget_dialogs: Callable[[Sequence[str]], None] | None = None,
+        deleter: chat_clearing.Deleter | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        # Deletes messages from private chats (sensitive ones, what a clear left); None: nothing.
+        self.deleter = deleter
         self.digest = digest or digests.DigestSchedule()
         self.retention = retention_policy or retention.Policy()
         # Dialog state the purge deleted is also dropped from the process's cache (SqlStorage).
@@ -77,10 +80,11 @@ class Sweeps:
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Everything due at `now`: check-ins to ask, reminders, missed check-ins, payouts
-        approved but unpaid for ten days, and the counsellors' monthly digests. Each batch is
-        committed with the messages it queued; a process down for a day catches up here, and
-        the sender keeps to Telegram's limits. Once a day, the retention purge (not counted in
-        what is returned: it sends nothing)."""
+        approved but unpaid for ten days, the counsellors' monthly digests, and messages to
+        delete from private chats (marked sensitive, or left by a "clear this chat"). Each
+        batch is committed with the messages it queued; a process down for a day catches up
+        here, and the sender keeps to Telegram's limits. Once a day, the retention purge (not
+        counted in what is returned: it sends nothing)."""
         moment = now or self.clock()
         done = 0
         async with self.sessionmaker() as session:
@@ -107,6 +111,8 @@ class Sweeps:
                 if queued < digests.BATCH:
                     break
                 await asyncio.sleep(BETWEEN_BATCHES_SECONDS)
+            if self.deleter is not None:
+                done += await chat_clearing.delete_due(session, self.deleter, moment)
         await self._purge(moment)
         if done:
             self.sender.wake()

@@ -2,6 +2,7 @@
 
 from aiogram import Router
 
+from dialogs.chat_clearing import chat_clearing_dialog
 from dialogs.checkin import checkin_dialog
 from dialogs.knowledge import knowledge_dialog
 from dialogs.main_menu import main_menu_dialog
@@ -20,5 +21,6 @@ def dialogs_router() -> Router:
         receipt_answer_dialog(),
         reallocation_dialog(),
         checkin_dialog(),
+        chat_clearing_dialog(),
     )
     return router

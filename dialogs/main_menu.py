@@ -20,7 +20,7 @@ from bot.services.unit_of_work import UnitOfWork
 from dialogs.home import show_home
 from dialogs.money import money_getter
 from dialogs.onboarding import CONSENT_TEXT, consent_getter, language_getter, record_decision
-from dialogs.states import Knowledge, MainMenu, Reallocation, Receipts
+from dialogs.states import ClearChat, Knowledge, MainMenu, Reallocation, Receipts
 from dialogs.widgets import Tr, change_language, language_picker
 from storage.models import Person
 
@@ -180,6 +180,7 @@ def main_menu_dialog() -> Dialog:
                 when="consent_given",
             ),
             Button(Tr("I agree"), id="agree", on_click=on_agree, when="consent_missing"),
+            Start(Tr("Clear this chat"), id="clear_chat", state=ClearChat.confirm),
             SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
             state=MainMenu.privacy,
             getter=privacy_getter,

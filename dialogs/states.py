@@ -61,3 +61,8 @@ class CheckIns(StatesGroup):
     note = State()
     done = State()
     closed = State()
+
+
+class ClearChat(StatesGroup):
+    confirm = State()
+    done = State()

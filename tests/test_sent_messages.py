@@ -30,3 +30,19 @@ async def test_every_message_the_bot_posts_into_a_private_chat_is_remembered(run
     assert {r.chat_id for r in rows} == {501}
     assert [r.message_id for r in rows] == posted
     assert answer.result["message_id"] in posted
+
+
+async def test_an_edited_message_is_remembered_once(running_bot):
+    bot = running_bot
+    await money_office(bot)
+    maria = bot.user(501)
+    await maria.send("/menu")
+    await maria.press("Privacy")  # the menu's message is edited in place, twice
+    await maria.press("Back")
+    assert bot.api.calls_to("editMessageText", chat_id=501)
+    async with bot.session() as session:
+        rows = list(await session.scalars(select(SentMessage.message_id)))
+    assert len(rows) == len(set(rows))
+    assert sorted(rows) == sorted(
+        c.result["message_id"] for c in bot.api.calls_to("sendMessage", chat_id=501)
+    )

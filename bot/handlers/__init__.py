@@ -14,6 +14,7 @@ from bot.handlers import (
     staff_checkins,
     staff_inbox,
     staff_money,
+    staff_sensitive,
     staff_updates,
     start,
     unknown,
@@ -42,6 +43,7 @@ def build_router() -> Router:
         staff_money.build_router(),
         staff_checkins.build_router(),
         staff_updates.build_router(),
+        staff_sensitive.build_router(),
         staff_inbox.build_router(),
         # Membership updates only: the bot's own (my_chat_member) and others' (chat_member).
         group_hygiene.build_router(),

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from aiogram import Bot
 
 logger = logging.getLogger(__name__)
+# Calls that post new messages. An edit (editMessageText, editMessageReplyMarkup...) also answers
+# with the Message, but it is one the bot posted before: remembered then, not again.
+POSTING = ("send", "copy", "forward")
 
 
 def message_ids(result: Any) -> list[int]:
@@ -46,7 +49,7 @@ class RememberPrivateMessages(BaseRequestMiddleware):
         result = await make_request(bot, method)
         chat_id = getattr(method, "chat_id", None)
         # A private chat's id is the person's (positive); groups and channels are negative.
-        if isinstance(chat_id, int) and chat_id > 0:
+        if isinstance(chat_id, int) and chat_id > 0 and method.__api_method__.startswith(POSTING):
             ids = message_ids(result)
             if ids:
                 await self._remember(chat_id, ids)

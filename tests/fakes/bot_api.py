@@ -126,6 +126,8 @@ class FakeBotApi:
         self.members: dict[tuple[int, int], dict[str, Any]] = {}
         # The bot's own ids: getMe's, and the one in the token (which aiogram's Bot.id reads).
         self.bot_ids: set[int] = {BOT_ID}
+        # Messages Telegram will not delete (older than 48 hours, say): (chat_id, message_id).
+        self.undeletable: set[tuple[int, int]] = set()
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, port: int = 0) -> None:
@@ -506,6 +508,10 @@ class FakeBotApi:
         thread = params.get("message_thread_id")
         if thread is not None and (chat_id, int(thread)) in self.deleted_topics:
             return 400, "Bad Request: message thread not found"
+        if method in ("deleteMessage", "deleteMessages"):
+            ids = params.get("message_ids") or [params.get("message_id")]
+            if any((chat_id, int(m)) in self.undeletable for m in ids):
+                return 400, "Bad Request: message can't be deleted"
         return None
 
     def _wrong_length(self, method: str, params: dict[str, Any]) -> str | None:
@@ -649,6 +655,12 @@ class FakeBotApi:
             self.chats.get(int(params["chat_id"]), ChatView()).messages.pop(
                 int(params["message_id"]), None
             )
+            return True
+        if method == "deleteMessages":
+            # Telegram skips the ids it does not have.
+            view = self.chats.get(int(params["chat_id"]), ChatView())
+            for message_id in params["message_ids"]:
+                view.messages.pop(int(message_id), None)
             return True
         returns = self.spec.methods[method].returns if method in self.spec.methods else ()
         if returns == ("Boolean",):

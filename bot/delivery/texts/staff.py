@@ -89,6 +89,10 @@ NOTICES = {
         "⚠️ Telegram refused this message, so it was not delivered; please send it again in "
         "another way."
     ),
+    "sensitive_not_deleted": N_(
+        "⚠️ This message was marked sensitive, but Telegram did not let the bot delete it from "
+        "the returnee's chat. Ask the returnee to delete it themselves."
+    ),
 }
 
 # What cannot be passed on (bot/telegram/incoming.py NOT_PASSED_ON), named for people.
