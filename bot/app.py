@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -37,7 +38,7 @@ from bot.services.invite_guard import InviteGuard
 from bot.telegram.sent_messages import RememberPrivateMessages
 from dialogs import dialogs_router
 from storage.db import create_engine, create_sessionmaker
-from storage.fsm import SqlStorage
+from storage.fsm import SqlStorage, forget_chat
 from storage.migrate import upgrade_to_head
 
 # Only what the bot handles; never business connections, whose chats belong to third parties.
@@ -147,6 +148,7 @@ def create_app(settings: Settings) -> App:
             settings.send_group_retry_seconds,
             settings.send_group_retry_max_seconds,
         ),
+        forget_chat=partial(forget_chat, storage),
     )
     dispatcher["sender"] = sender
     # Order matters: a session first, then who is speaking, then their language.
