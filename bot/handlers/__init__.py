@@ -11,6 +11,7 @@ from bot.handlers import (
     returnee_money,
     staff,
     staff_checkins,
+    staff_erasure,
     staff_inbox,
     staff_money,
     staff_updates,
@@ -40,6 +41,7 @@ def build_router() -> Router:
         private,
         staff_money.build_router(),
         staff_checkins.build_router(),
+        staff_erasure.build_router(),
         staff_updates.build_router(),
         staff_inbox.build_router(),
     )

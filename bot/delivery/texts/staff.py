@@ -89,6 +89,12 @@ NOTICES = {
         "⚠️ Telegram refused this message, so it was not delivered; please send it again in "
         "another way."
     ),
+    "erasure_requested": N_(
+        "🗑️ The returnee asks to have their data erased. Erasing deletes for good the case, "
+        "its messages, receipts, payments, check-ins, updates and this topic; only the figures "
+        "for the programme's statistics are kept, without the case. Their contact persons are "
+        "told. Erase now, or refuse and talk to them?"
+    ),
 }
 
 # What cannot be passed on (bot/telegram/incoming.py NOT_PASSED_ON), named for people.
