@@ -204,7 +204,8 @@ def main_menu_dialog() -> Dialog:
             Tr(
                 "You can ask your office to erase everything Homeward keeps about you and your "
                 "case: your messages, receipts, payments, check-ins and budget records. The bot "
-                "then deletes its messages in this chat, as far as Telegram allows. Afterwards "
+                "then deletes what it can in this chat (Telegram lets it delete only messages "
+                "from the last two days). Afterwards "
                 "your office and your contact person can no longer reach you through Homeward. "
                 "Your office confirms the request first, and you are told here. Ask to erase "
                 "your data?"

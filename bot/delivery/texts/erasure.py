@@ -9,8 +9,8 @@ from bot.marks import N_
 # The last message in the returnee's chat, after the bot deleted what it could there.
 ERASED_FOR_RETURNEE = N_(
     "🗑️ As you asked, your data has been erased from Homeward: your case, your messages, "
-    "receipts, check-ins and budget records. The bot deleted its messages in this chat as far "
-    "as Telegram allows (it cannot delete messages older than two days). To remove the rest, "
+    "receipts, check-ins and budget records. The bot deleted what it could in this chat "
+    "(Telegram does not let it delete messages older than two days). To remove the rest, "
     "delete this chat. If you need your office again, ask them for a new invitation."
 )
 
