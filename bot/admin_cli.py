@@ -8,6 +8,7 @@ and the exit code is 2.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import io
 import os
@@ -23,6 +24,7 @@ from bot.config import ConfigError, Settings
 from bot.services import (
     budget,
     cases,
+    erasure,
     export,
     invites,
     ledger,
@@ -38,6 +40,7 @@ from bot.services import (
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
 from storage.db import create_engine, create_sessionmaker
+from storage.fsm_keys import erase_redis_chat_at
 from storage.migrate import upgrade_to_head
 from storage.models import CaseStatus, KnowledgeMode, PaidAs, Person, Role
 
@@ -393,6 +396,33 @@ async def _case_list(session: AsyncSession, a: argparse.Namespace, _: Settings) 
     ] or ["no cases"]
 
 
+async def _erase(session: AsyncSession, a: argparse.Namespace, settings: Settings) -> list[str]:
+    """Erase a case and its returnee for good (bot/services/erasure.py). Unless --yes, the
+    case's code must be typed again. Nothing printed names the case or the person."""
+    case = await cases.get_case(session, a.case)
+    if not a.yes:
+        print(
+            "This erases the case, its returnee and everything about them, for good. "
+            "Type the case's code again to go on: ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        typed = (await asyncio.to_thread(sys.stdin.readline)).strip().upper()
+        if typed != case.code:
+            raise RuleViolation("the code typed again does not match; nothing was erased")
+    done = await erasure.erase(session, case, actor=None, now=utcnow())
+    if done.returnee_chat is not None and settings.redis_url:
+        # The bot clears it again when the erasure reaches Telegram: a crash here loses nothing.
+        await erase_redis_chat_at(settings.redis_url, done.returnee_chat)
+    told = "1 counsellor" if done.counsellors == 1 else f"{done.counsellors} counsellors"
+    return [
+        f"case erased; what the statistics count is kept (erased case {done.tombstone_id})",
+        f"queued for Telegram: {'delete its topic, ' if done.topic else ''}"
+        f"delete {done.messages} messages in the returnee's chat, tell {told}",
+    ]
+
+
 async def _bot_username(settings: Settings) -> str:
     if settings.bot_username:
         return settings.bot_username.lstrip("@")
@@ -681,6 +711,13 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", type=Path, help="also write metric,value rows to this file")
     p.add_argument("--chart", type=Path, help="also draw the chart into this PNG file")
     p.set_defaults(handler=_stats)
+
+    p = groups.add_parser(
+        "erase", help="erase a case and its returnee for good, at the returnee's request"
+    )
+    p.add_argument("--case", required=True)
+    p.add_argument("--yes", action="store_true", help="do not ask for the code again")
+    p.set_defaults(handler=_erase)
 
     invite = groups.add_parser("invite", help="single-use invite links").add_subparsers(
         dest="action", required=True, parser_class=type(admin)

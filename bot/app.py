@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -44,7 +45,7 @@ from bot.telegram.sent_messages import RememberPrivateMessages
 from dialogs import dialogs_router
 from dialogs.protection import ProtectedWindows
 from storage.db import create_engine, create_sessionmaker
-from storage.fsm import SqlStorage
+from storage.fsm import SqlStorage, forget_chat
 from storage.migrate import upgrade_to_head
 
 # Only what the bot handles; never business connections, whose chats belong to third parties.
@@ -166,6 +167,7 @@ def create_app(settings: Settings) -> App:
         ),
         switch_seconds=settings.outbound_switch_seconds,
         metrics=metrics,
+        forget_chat=partial(forget_chat, storage),
     )
     dispatcher["sender"] = sender
     # Order matters: a session first, then who is speaking, then their language.

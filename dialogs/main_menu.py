@@ -12,9 +12,10 @@ from aiogram_dialog.widgets.text import Format
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.formatting import format_date
-from bot.services import checkins, sharing
+from bot.services import checkins, erasure, sharing
 from bot.services import knowledge as knowledge_service
 from bot.services.cases import case_of_returnee
+from bot.services.clock import utcnow
 from bot.services.consent import current_consent
 from bot.services.unit_of_work import UnitOfWork
 from dialogs.home import show_home
@@ -41,6 +42,7 @@ async def privacy_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[s
         "shares_checkins": shares,
         "status_only": granted and not shares,
         "since": format_date(decision.at, i18n.current_locale) if decision else "",
+        "can_erase": case is not None,
     }
 
 
@@ -123,6 +125,19 @@ async def on_stop(callback: CallbackQuery, _: Button, manager: DialogManager) ->
     await _pause(manager, stop=True)
 
 
+async def on_erase(callback: CallbackQuery, _: Button, manager: DialogManager) -> None:
+    """The returnee asks to have their data erased: the office decides in the case's topic,
+    and the returnee is told here either way (bot/services/erasure.py)."""
+    session: AsyncSession = manager.middleware_data["session"]
+    work: UnitOfWork = manager.middleware_data["work"]
+    person: Person = manager.middleware_data["person"]
+    case = await case_of_returnee(session, person)
+    if case is not None:
+        await erasure.request(session, case, person, utcnow())  # once while one waits
+        await work.commit()
+    await manager.switch_to(MainMenu.erase_sent)
+
+
 def main_menu_dialog() -> Dialog:
     return Dialog(
         Window(
@@ -181,9 +196,32 @@ def main_menu_dialog() -> Dialog:
             ),
             Button(Tr("I agree"), id="agree", on_click=on_agree, when="consent_missing"),
             Start(Tr("Clear this chat"), id="clear_chat", state=ClearChat.confirm),
+            SwitchTo(Tr("Erase my data"), id="erase", state=MainMenu.erase, when="can_erase"),
             SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
             state=MainMenu.privacy,
             getter=privacy_getter,
+        ),
+        Window(
+            Tr(
+                "You can ask your office to erase everything Homeward keeps about you and your "
+                "case: your messages, receipts, payments, check-ins and budget records. The bot "
+                "then deletes what it can in this chat (Telegram lets it delete only messages "
+                "from the last two days). Afterwards "
+                "your office and your contact person can no longer reach you through Homeward. "
+                "Your office confirms the request first, and you are told here. Ask to erase "
+                "your data?"
+            ),
+            Button(Tr("Yes, ask to erase my data"), id="confirm_erase", on_click=on_erase),
+            SwitchTo(Tr("No, go back"), id="back", state=MainMenu.privacy),
+            state=MainMenu.erase,
+        ),
+        Window(
+            Tr(
+                "Your request is with your office. You will get a message here when they have "
+                "decided."
+            ),
+            SwitchTo(Tr("Back"), id="back", state=MainMenu.main),
+            state=MainMenu.erase_sent,
         ),
         Window(
             Tr(

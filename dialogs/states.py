@@ -17,6 +17,8 @@ class MainMenu(StatesGroup):
     budget = State()
     money_rules = State()
     checkins = State()
+    erase = State()
+    erase_sent = State()
 
 
 class Knowledge(StatesGroup):

@@ -20,9 +20,11 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import delete
+from aiogram.fsm.storage.redis import RedisStorage
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.fsm_keys import erase_redis_chat, is_chat_key, like_pattern
 from storage.models import FsmRecord
 
 # Keys (chats and dialog stacks) whose state is kept in memory; the least recently used go first.
@@ -122,5 +124,29 @@ class SqlStorage(BaseStorage):
         async with self._sessionmaker() as session, session.begin():
             await session.execute(delete(FsmRecord))
 
+    async def forget_chat(self, chat_id: int) -> None:
+        """Drop every record of a private chat, in the cache and in the database (an erasure:
+        a record still cached would otherwise be written back by the next update)."""
+        for name in [name for name in self._cache if is_chat_key(name, chat_id)]:
+            del self._cache[name]
+        async with self._sessionmaker() as session, session.begin():
+            names = [
+                name
+                for name in await session.scalars(
+                    select(FsmRecord.key).where(FsmRecord.key.like(like_pattern(chat_id)))
+                )
+                if is_chat_key(name, chat_id)
+            ]
+            if names:
+                await session.execute(delete(FsmRecord).where(FsmRecord.key.in_(names)))
+
     async def close(self) -> None:
         """The engine belongs to the application, which disposes of it."""
+
+
+async def forget_chat(storage: BaseStorage, chat_id: int) -> None:
+    """Every FSM and dialog record of a private chat, gone from the bot's storage."""
+    if isinstance(storage, SqlStorage):
+        await storage.forget_chat(chat_id)
+    elif isinstance(storage, RedisStorage):
+        await erase_redis_chat(storage.redis, chat_id)

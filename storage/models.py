@@ -311,6 +311,9 @@ class OutboxKind(enum.StrEnum):
     RECEIPT_CARD = "receipt_card"  # a receipt's card in the topic: sent with its files, or edited
     NEWS = "news"  # a message to a person about their own case, in their language
     COUNSELLOR = "counsellor"  # a status update, plan, event or digest for a counsellor
+    # Telegram's part of an erased case: its topic deleted, the returnee's chat cleared, a
+    # counsellor told. The case is gone: such items have no case, only chat and message ids.
+    ERASURE = "erasure"
 
 
 class Destination(enum.StrEnum):

@@ -21,6 +21,7 @@ from bot.services.outbox import (
     CounsellorPayload,
     EditFollowsPayload,
     EditTextPayload,
+    ErasurePayload,
     MalformedOutboxItem,
     Mention,
     Money,
@@ -103,6 +104,9 @@ SAMPLES: dict[OutboxKind, Payload] = {
         amount=Money(amount="450.00", currency="USD"),
         sent=[3001],
     ),
+    OutboxKind.ERASURE: ErasurePayload(
+        step="chat", recent=[1205, 1204], older=[1003], language="fa"
+    ),
 }
 
 
@@ -139,6 +143,8 @@ async def test_each_kind_round_trips_through_the_database(session, kind):
         (OutboxKind.TEXT, {"text": 5, "entities": "bold"}),
         (OutboxKind.NOTICE, {"notice": "danger", "surprise": "field"}),
         (OutboxKind.PIN, {"text": "a pin carries nothing"}),
+        (OutboxKind.ERASURE, {"step": "topic"}),  # no thread to delete
+        (OutboxKind.ERASURE, {"step": "counsellor", "thread": 4}),  # no code to tell
     ],
 )
 def test_a_payload_that_does_not_fit_its_kind_is_named_by_item_and_field(kind, payload):

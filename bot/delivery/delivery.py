@@ -67,8 +67,8 @@ class Delivery:
         now = utcnow()
         try:
             thread = None
-            if item.destination is Destination.TOPIC:
-                assert case is not None
+            # An erased case's topic has no case any more: its item names the thread itself.
+            if item.destination is Destination.TOPIC and case is not None:
                 thread = await self.topics.ensure(session, case, chat_id, item)
             # When the copy was made, not when delivery began: an edit that arrived meanwhile
             # is compared with this (edits.follow_edit).

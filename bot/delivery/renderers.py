@@ -5,26 +5,31 @@ go as one topic message; an album goes as one."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, NamedTuple, assert_never
 from zoneinfo import ZoneInfo
 
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import (
     CloseForumTopic,
     CopyMessage,
     CopyMessages,
+    DeleteForumTopic,
+    DeleteMessages,
     EditMessageText,
     SendMessage,
 )
 from aiogram.types import MessageEntity, ReplyParameters
 from aiogram.utils.i18n import I18n
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.counsellor_messages import compose
 from bot.delivery.gateway import Gateway
 from bot.delivery.split import CAPTION_LIMIT, TEXT_LIMIT, Part, split, split_head, utf16_length
 from bot.delivery.texts import copyable, notice_text, office_locale, with_mentions
+from bot.delivery.texts.erasure import ERASED_FOR_COUNSELLOR, ERASED_FOR_RETURNEE
 from bot.delivery.texts.money import (
     news_keyboard,
     news_text,
@@ -32,7 +37,8 @@ from bot.delivery.texts.money import (
     receipt_card,
     step_keyboard,
 )
-from bot.delivery.topics import Topics
+from bot.delivery.topics import Topics, thread_gone
+from bot.languages import pick_shipped
 from bot.services import ledger
 from bot.services.messages import Entity
 from bot.services.outbox import (
@@ -40,6 +46,7 @@ from bot.services.outbox import (
     CounsellorPayload,
     EditFollowsPayload,
     EditTextPayload,
+    ErasurePayload,
     NewsPayload,
     NoticePayload,
     Payload,
@@ -56,10 +63,15 @@ from storage.models import (
     OutboxItem,
     OutboxKind,
     OutboxStatus,
+    Person,
     Receipt,
+    SentMessage,
 )
 
 logger = logging.getLogger(__name__)
+# Clears a private chat's FSM and dialog state in the bot's storage (storage/fsm.py).
+ForgetChat = Callable[[int], Awaitable[None]]
+DELETE_AT_ONCE = 100  # deleteMessages takes 1 to 100 message ids
 
 
 class Sent(NamedTuple):
@@ -100,10 +112,17 @@ class Where(NamedTuple):
 
 
 class Renderers:
-    def __init__(self, gateway: Gateway, topics: Topics, i18n: I18n) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        topics: Topics,
+        i18n: I18n,
+        forget_chat: ForgetChat | None = None,
+    ) -> None:
         self.gateway = gateway
         self.topics = topics
         self.i18n = i18n
+        self.forget_chat = forget_chat
         self.combined_saved = 0  # sends saved by combining short texts
 
     async def send(
@@ -135,6 +154,8 @@ class Renderers:
                 return await self._news(item, payload, where)
             case CounsellorPayload():
                 return await self._counsellor(session, item, payload, where)
+            case ErasurePayload():
+                return await self._erasure(session, item, payload, chat_id)
             case EditFollowsPayload():
                 raise AssertionError("an edit that follows is resolved before it is sent")
             case _:
@@ -307,6 +328,87 @@ class Renderers:
             session, item, payload, protected, split(text, [], TEXT_LIMIT), None
         )
         return [Sent(item, None, message_id) for message_id in sent]
+
+    async def _erasure(
+        self, session: AsyncSession, item: OutboxItem, payload: ErasurePayload, chat_id: int
+    ) -> list[Sent]:
+        """An erased case's topic deleted, its returnee's chat cleared, or a counsellor told.
+        What Telegram refuses for good (the topic gone already, messages too old to delete, a
+        person who blocked the bot) is skipped: nothing else could be done about it later.
+        A 429 or a network error leaves the item waiting, with what is done kept in it."""
+        if payload.step == "topic":
+            assert payload.thread is not None
+            try:
+                await self.gateway.call(
+                    chat_id, DeleteForumTopic(chat_id=chat_id, message_thread_id=payload.thread)
+                )
+            except TelegramBadRequest as error:
+                # Deleted by hand already; a right missing holds the group (delivery policy).
+                if not (thread_gone(error) or "topic_id_invalid" in error.message.lower()):
+                    raise
+                logger.info("outbox item %s: the erased case's topic was gone already", item.id)
+        elif payload.step == "counsellor":
+            counsellor = await session.scalar(
+                select(Person).where(Person.telegram_user_id == chat_id)
+            )
+            language = counsellor.language if counsellor else None
+            locale = pick_shipped(language, self.i18n.default_locale)
+            text = self.i18n.gettext(ERASED_FOR_COUNSELLOR, locale=locale).format(code=payload.code)
+            await self._tell_erased(item, chat_id, text)
+        else:
+            await self._clear_chat(session, item, payload, chat_id)
+        return [Sent(item, None, 0)]
+
+    async def _clear_chat(
+        self, session: AsyncSession, item: OutboxItem, payload: ErasurePayload, chat_id: int
+    ) -> None:
+        """Delete the messages named, 100 at a time (those under 48 hours old first: Telegram
+        refuses older ones, maybe a whole call of them), then tell the returnee. The chat's id
+        is not kept afterwards, nor the bot's record of its messages."""
+        blocked = False
+        while (payload.recent or payload.older) and not blocked:
+            older = not payload.recent
+            ids = (payload.older if older else payload.recent)[:DELETE_AT_ONCE]
+            try:
+                await self.gateway.call(chat_id, DeleteMessages(chat_id=chat_id, message_ids=ids))
+            except TelegramForbiddenError:
+                blocked = True  # they blocked the bot: it can neither delete nor tell them
+            except TelegramBadRequest as error:
+                logger.info(
+                    "outbox item %s: %d messages could not be deleted (%s)",
+                    item.id,
+                    len(ids),
+                    type(error).__name__,
+                )
+            rest = (payload.older if older else payload.recent)[DELETE_AT_ONCE:]
+            payload = payload.model_copy(
+                update={"recent": [], "older": []}
+                if blocked
+                else {"older" if older else "recent": rest}
+            )
+            rewrite(item, payload)
+            await session.commit()  # a retry after a 429 goes on from here
+        if not blocked:
+            locale = pick_shipped(payload.language, self.i18n.default_locale)
+            await self._tell_erased(
+                item, chat_id, self.i18n.gettext(ERASED_FOR_RETURNEE, locale=locale)
+            )
+        # The chat's dialog state (in a transaction of the storage's own: first, while this
+        # session holds no lock), and the bot's record of the chat's messages, the last one too.
+        if self.forget_chat is not None:
+            await self.forget_chat(chat_id)
+        await session.execute(delete(SentMessage).where(SentMessage.chat_id == chat_id))
+        item.chat_id = None
+
+    async def _tell_erased(self, item: OutboxItem, chat_id: int, text: str) -> None:
+        try:
+            await self.gateway.call(
+                chat_id, SendMessage(chat_id=chat_id, text=text, protect_content=True)
+            )
+        except (TelegramForbiddenError, TelegramBadRequest) as error:
+            logger.info(
+                "outbox item %s: not told of the erasure (%s)", item.id, type(error).__name__
+            )
 
     async def _text(
         self, session: AsyncSession, item: OutboxItem, payload: TextPayload, where: Where

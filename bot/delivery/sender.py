@@ -37,7 +37,7 @@ from bot.delivery.lag import LagWatch
 from bot.delivery.limits import Limits
 from bot.delivery.outages import GroupOutages
 from bot.delivery.policy import MAX_BACKOFF_SECONDS, DeliveryPolicy
-from bot.delivery.renderers import Renderers
+from bot.delivery.renderers import ForgetChat, Renderers
 from bot.delivery.topics import Topics
 from bot.failures import is_transient, log_failure
 from bot.metrics import ErrorPlace, Metrics
@@ -86,6 +86,7 @@ class Sender:
         group_retry_seconds: tuple[float, float] = (5.0, float(MAX_BACKOFF_SECONDS)),
         switch_seconds: float = CACHE_SECONDS,
         metrics: Metrics | None = None,
+        forget_chat: ForgetChat | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
         # Deliveries at once, overall: each holds a database connection while Telegram answers.
@@ -104,7 +105,8 @@ class Sender:
             wake=self.wake,
         )
         topics = Topics(self.gateway, i18n)
-        self.renderers = Renderers(self.gateway, topics, i18n)
+        # An erasure clears the returnee's dialog state in this process's storage too.
+        self.renderers = Renderers(self.gateway, topics, i18n, forget_chat)
         self.lag_watch = LagWatch(self.gateway, i18n, lag_alert_seconds)
         self._served_at: dict[int, float] = {}
         self.delivery = Delivery(

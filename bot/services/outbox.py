@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,8 +95,9 @@ class Mention(_Payload):
 class NoticeButton(_Payload):
     """A button under a note in the topic: staff decide a returnee's request with one press."""
 
-    action: Literal["move_yes", "move_no", "take_alert"]
-    target: int  # the requested ledger line, or the check-in alert
+    action: Literal["move_yes", "move_no", "take_alert", "erase_yes", "erase_no"]
+    # the requested ledger line, the check-in alert, or the erasure request (its audit line)
+    target: int
 
 
 class NoticePayload(_Payload):
@@ -189,6 +190,34 @@ class CounsellorPayload(_Payload):
     sent: list[int] = Field(default_factory=list)  # parts Telegram has already
 
 
+class ErasurePayload(_Payload):
+    """Telegram's part of an erased case (bot/services/erasure.py). The case is gone, so the
+    item has no case; it carries ids only, where it goes is the item's chat, and what is done:
+
+    - `topic`: delete the case's forum topic `thread` in the staff group, with its messages;
+    - `chat`: delete these messages in the returnee's private chat, then tell them, in
+      `language`, that their data is erased (Telegram deletes a message only within 48 hours
+      of it being sent: the older ones are tried apart, so that they cannot spoil the rest);
+    - `counsellor`: tell a counsellor that case `code` was erased (the code is what they are
+      told; it leaves the outbox once the message is sent).
+    """
+
+    kind: Literal[OutboxKind.ERASURE] = OutboxKind.ERASURE
+    step: Literal["topic", "chat", "counsellor"]
+    thread: int | None = None
+    recent: list[int] = Field(default_factory=list)  # under 48 hours old when erased
+    older: list[int] = Field(default_factory=list)
+    language: str | None = None
+    code: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ErasurePayload:
+        needed = {"topic": self.thread, "chat": self.language, "counsellor": self.code}
+        if needed[self.step] is None:
+            raise ValueError(f"an erasure's {self.step} step misses what it needs")
+        return self
+
+
 Payload = (
     CopyPayload
     | TextPayload
@@ -199,6 +228,7 @@ Payload = (
     | ReceiptCardPayload
     | NewsPayload
     | CounsellorPayload
+    | ErasurePayload
 )
 
 PAYLOADS: dict[OutboxKind, type[Payload]] = {
@@ -213,6 +243,7 @@ PAYLOADS: dict[OutboxKind, type[Payload]] = {
     OutboxKind.RECEIPT_CARD: ReceiptCardPayload,
     OutboxKind.NEWS: NewsPayload,
     OutboxKind.COUNSELLOR: CounsellorPayload,
+    OutboxKind.ERASURE: ErasurePayload,
 }
 
 
@@ -340,8 +371,10 @@ async def queue(
             assert item is not None
             return Queued(item, again=True)
     if destination is Destination.TOPIC:
-        assert case is not None, "a topic belongs to a case"
-        await place_in_inbox(session, case)
+        # A topic belongs to a case; only an erased case's topic is named by its group alone.
+        assert case is not None or chat_id is not None, "a topic item names its case or group"
+        if case is not None:
+            await place_in_inbox(session, case)
     now = utcnow()
     item = OutboxItem(
         source_chat_id=source.chat_id if source else None,

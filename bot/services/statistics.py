@@ -51,6 +51,7 @@ from storage.models import (
     CheckIn,
     CheckInAlert,
     CheckInStatus,
+    ErasedCase,
     Office,
     Payout,
     PayoutStatus,
@@ -64,6 +65,7 @@ FEW = "<5"
 NO_DATA = "no data"
 APPROVED = (ReceiptStatus.APPROVED, ReceiptStatus.PAID)  # a paid receipt was approved first
 CHECKED = (CheckInStatus.ANSWERED, CheckInStatus.MISSED)  # asked, and the wait is over
+LIFECYCLES = (Case, ErasedCase)  # an erased case still counts in the documents' figures
 
 
 @dataclass(frozen=True)
@@ -212,35 +214,44 @@ async def figures(
     chosen = await offices.get_office(session, office) if office is not None else None
     known = {o.id: o.code for o in await offices.list_offices(session)}
 
-    def of_office(column: InstrumentedAttribute[int]) -> list[ColumnElement[bool]]:
+    def of_office(column: InstrumentedAttribute[Any]) -> list[ColumnElement[bool]]:
         return [column == chosen.id] if chosen is not None else []
 
-    # The documents' own, from the cases' lifecycle dates.
-    async def count(column: InstrumentedAttribute[Any]) -> int:
-        found = await session.scalar(
-            select(func.count())
-            .select_from(Case)
-            .where(*of_office(Case.office_id), *_on_days(column, start, end))
-        )
-        return int(found or 0)
+    # The documents' own, from the lifecycle dates of the cases and of the erased cases'
+    # tombstones (bot/services/erasure.py), which keep exactly those columns.
+    async def count(name: str) -> int:
+        total = 0
+        for model in LIFECYCLES:
+            found = await session.scalar(
+                select(func.count())
+                .select_from(model)
+                .where(*of_office(model.office_id), *_on_days(getattr(model, name), start, end))
+            )
+            total += int(found or 0)
+        return total
 
-    returned = (
-        await session.execute(
-            select(Case.applied_on, Case.returned_on).where(
-                *of_office(Case.office_id), *_on_days(Case.returned_on, start, end)
+    returned: list[tuple[date | None, date | None]] = []
+    dropped: list[str | None] = []
+    declined: list[str | None] = []
+    for model in LIFECYCLES:
+        returned += [
+            (applied, back)
+            for applied, back in await session.execute(
+                select(model.applied_on, model.returned_on).where(
+                    *of_office(model.office_id), *_on_days(model.returned_on, start, end)
+                )
+            )
+        ]
+        dropped += await session.scalars(
+            select(model.drop_reason).where(
+                *of_office(model.office_id), *_on_days(model.dropped_on, start, end)
             )
         )
-    ).all()
-    dropped = await session.scalars(
-        select(Case.drop_reason).where(
-            *of_office(Case.office_id), *_on_days(Case.dropped_on, start, end)
+        declined += await session.scalars(
+            select(model.decline_reason).where(
+                *of_office(model.office_id), *_on_days(model.declined_on, start, end)
+            )
         )
-    )
-    declined = await session.scalars(
-        select(Case.decline_reason).where(
-            *of_office(Case.office_id), *_on_days(Case.declined_on, start, end)
-        )
-    )
 
     # First responses, overall, per office and per month.
     answers = (
@@ -316,8 +327,8 @@ async def figures(
         office=chosen.code if chosen is not None else None,
         start=start,
         end=end,
-        eligible=await count(Case.eligible_on),
-        applicants=await count(Case.applied_on),
+        eligible=await count("eligible_on"),
+        applicants=await count("applied_on"),
         returns=len(returned),
         days_to_return=Spread.of(
             (back - applied).days for applied, back in returned if applied and back

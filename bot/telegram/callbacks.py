@@ -96,3 +96,12 @@ class EventsPress(CallbackData, prefix="ev"):
     """A counsellor turns events as they happen on or off."""
 
     on: bool
+
+
+class ErasePress(CallbackData, prefix="er"):
+    """Staff erase a case at its returnee's request, or refuse, from the note in the topic.
+    `request` is the request's audit line: a press counts only while that request is the
+    case's latest word on erasure, so a replayed or out-of-date button changes nothing."""
+
+    request: int
+    erase: bool

@@ -478,6 +478,8 @@ class FakeBotApi:
             # aiogram-dialog clears the keyboard of the last message it knows for a chat;
             # Telegram refuses for a message it does not have, and aiogram-dialog expects that.
             return 400, "Bad Request: message to edit not found"
+        if method == "deleteMessages" and not 1 <= len(params.get("message_ids", [])) <= 100:
+            return 400, "Bad Request: message_ids must hold 1 to 100 identifiers"
         if "chat_id" not in params or not str(params["chat_id"]).lstrip("-").isdigit():
             return None
         chat_id = int(params["chat_id"])
@@ -657,10 +659,26 @@ class FakeBotApi:
             )
             return True
         if method == "deleteMessages":
-            # Telegram skips the ids it does not have.
-            view = self.chats.get(int(params["chat_id"]), ChatView())
+            # What cannot be found is skipped; a private chat's incoming messages go too.
+            chat_id = int(params["chat_id"])
             for message_id in params["message_ids"]:
-                view.messages.pop(int(message_id), None)
+                self.chats.get(chat_id, ChatView()).messages.pop(int(message_id), None)
+                self.user_messages.pop((chat_id, int(message_id)), None)
+            return True
+        if method == "deleteForumTopic":
+            # The topic goes with all its messages.
+            chat_id, thread = int(params["chat_id"]), int(params["message_thread_id"])
+            if thread not in self.topics.get(chat_id, {}):
+                self.violations.append(f"deleteForumTopic: no topic {thread} in chat {chat_id}")
+            self.topics.get(chat_id, {}).pop(thread, None)
+            self.deleted_topics.add((chat_id, thread))
+            view = self.chats.get(chat_id, ChatView())
+            for message_id in [
+                m
+                for m, message in view.messages.items()
+                if message.get("message_thread_id") == thread
+            ]:
+                view.messages.pop(message_id)
             return True
         returns = self.spec.methods[method].returns if method in self.spec.methods else ()
         if returns == ("Boolean",):

@@ -9,6 +9,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 
 from bot.delivery.texts.checkins import CHECKIN_NEWS
+from bot.delivery.texts.erasure import ERASE_BUTTONS, ERASURE_NEWS
 from bot.formatting import format_date, format_money
 from bot.knowledge.facts import CATEGORY_LABELS
 from bot.marks import N_
@@ -18,6 +19,7 @@ from bot.telegram.callbacks import (
     AlertPress,
     AnswerPress,
     CheckInPress,
+    ErasePress,
     MovePress,
     PayoutPress,
     ReceiptPress,
@@ -102,7 +104,8 @@ def news_text(i18n: I18n, news: NewsPayload) -> str:
     reason = _(REJECTION_REASONS[news.reason]) if news.reason in REJECTION_REASONS else ""
     if news.note and news.news == "rejected":
         reason = f"{reason}. {news.note}" if reason else news.note
-    text = _(NEWS.get(news.news) or CHECKIN_NEWS[news.news]).format(
+    template = NEWS.get(news.news) or CHECKIN_NEWS.get(news.news) or ERASURE_NEWS[news.news]
+    text = _(template).format(
         receipt=news.receipt or "",
         category=category,
         amount=_money(news.amount, locale),
@@ -144,19 +147,18 @@ def notice_keyboard(
         "move_yes": N_("✅ Allow the move"),
         "move_no": N_("❌ Refuse"),
         "take_alert": N_("🙋 I take it"),
+        **ERASE_BUTTONS,
     }
-    row = [
-        _button(
-            i18n,
-            locale,
-            labels[b.action],
-            AlertPress(alert=b.target).pack()
-            if b.action == "take_alert"
-            else MovePress(line=b.target, approve=b.action == "move_yes").pack(),
-        )
-        for b in buttons
-    ]
+    row = [_button(i18n, locale, labels[b.action], _notice_data(b)) for b in buttons]
     return InlineKeyboardMarkup(inline_keyboard=[row]) if row else None
+
+
+def _notice_data(button: NoticeButton) -> str:
+    if button.action == "take_alert":
+        return AlertPress(alert=button.target).pack()
+    if button.action in ("erase_yes", "erase_no"):
+        return ErasePress(request=button.target, erase=button.action == "erase_yes").pack()
+    return MovePress(line=button.target, approve=button.action == "move_yes").pack()
 
 
 def receipt_card(

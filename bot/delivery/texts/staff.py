@@ -93,6 +93,12 @@ NOTICES = {
         "⚠️ This message was marked sensitive, but Telegram did not let the bot delete it from "
         "the returnee's chat. Ask the returnee to delete it themselves."
     ),
+    "erasure_requested": N_(
+        "🗑️ The returnee asks to have their data erased. Erasing deletes for good the case, "
+        "its messages, receipts, payments, check-ins, updates and this topic; only the figures "
+        "for the programme's statistics are kept, without the case. Their contact persons are "
+        "told. Erase now, or refuse and talk to them?"
+    ),
 }
 
 # What cannot be passed on (bot/telegram/incoming.py NOT_PASSED_ON), named for people.
