@@ -67,7 +67,8 @@ async def budget_getter(dialog_manager: DialogManager, **kwargs: Any) -> dict[st
 async def on_language(
     callback: CallbackQuery, _: Select[str], manager: DialogManager, code: str
 ) -> None:
-    await change_language(manager, code)
+    if not await change_language(manager, code):
+        return
     await show_home(manager, manager.middleware_data["person"], manager.middleware_data["session"])
 
 

@@ -54,8 +54,8 @@ async def consent_getter(dialog_manager: DialogManager, **_: Any) -> dict[str, A
 async def on_language(
     callback: CallbackQuery, _: Select[str], manager: DialogManager, code: str
 ) -> None:
-    await change_language(manager, code)
-    await manager.switch_to(Onboarding.consent)
+    if await change_language(manager, code):
+        await manager.switch_to(Onboarding.consent)
 
 
 async def record_decision(manager: DialogManager, *, granted: bool) -> bool:

@@ -13,7 +13,7 @@ from aiogram_dialog.widgets.text import Format, Text
 from aiogram_dialog.widgets.widget_event import WidgetEventProcessor
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.languages import native_name
+from bot.languages import SHIPPED_LANGUAGES, native_name, normalise
 from bot.services.people import set_language
 from storage.models import Person
 
@@ -33,14 +33,18 @@ def language_items(codes: list[str]) -> list[tuple[str, str]]:
     return [(code, native_name(code)) for code in codes]
 
 
-async def change_language(manager: DialogManager, code: str) -> None:
-    """Store the chosen language and render the rest of this update in it."""
+async def change_language(manager: DialogManager, code: str) -> bool:
+    """Store the chosen language and render the rest of this update in it. False for a code
+    the picker never shows (a forged button): nothing changes."""
+    if normalise(code) not in SHIPPED_LANGUAGES:
+        return False
     session: AsyncSession = manager.middleware_data["session"]
     person: Person = manager.middleware_data["person"]
     await set_language(session, person, code)
     await session.commit()
     i18n: I18n = manager.middleware_data["i18n"]
     i18n.current_locale = code
+    return True
 
 
 def language_picker(

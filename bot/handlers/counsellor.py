@@ -27,7 +27,7 @@ from bot.services import counsellor_news, relay
 from bot.services import knowledge as knowledge_service
 from bot.services.cases import cases_of_counsellor
 from bot.services.unit_of_work import UnitOfWork
-from bot.telegram.callbacks import EventsPress
+from bot.telegram.callbacks import EventsPress, RowId
 from bot.telegram.incoming import (
     cannot_pass_on,
     describe,
@@ -35,6 +35,7 @@ from bot.telegram.incoming import (
     not_passed_on_text,
     revision,
 )
+from bot.telegram.refusals import refuse_press
 from dialogs.states import Knowledge
 from dialogs.welcome import counsellor_cases_text
 from storage.models import Case, Person, Role
@@ -43,7 +44,7 @@ HEADER = N_("✉️ From the counsellor {name} ({organisation}):")
 
 
 class CaseChoice(CallbackData, prefix="about"):
-    case_id: int
+    case_id: RowId
 
 
 async def list_cases(message: Message, session: AsyncSession, person: Person) -> None:
@@ -270,7 +271,15 @@ async def case_chosen(
     question = callback.message if isinstance(callback.message, Message) else None
     original = question.reply_to_message if question else None
     if case is None or original is None or question is None:
-        await callback.answer(_("Please send the message again."), show_alert=True)
+        target = await session.get(Case, callback_data.case_id)
+        await refuse_press(
+            callback,
+            work,
+            "case_choice",
+            person,
+            case_id=target.id if target is not None else None,
+            text=_("Please send the message again."),
+        )
         return
     await _relay(original, case, person, session, work, i18n)
     await callback.answer()
@@ -280,7 +289,8 @@ async def case_chosen(
 def build_router() -> Router:
     router = Router(name="counsellor")
     router.message.filter(HasRole(Role.COUNSELLOR))
-    router.callback_query.filter(HasRole(Role.COUNSELLOR))
+    # A counsellor's buttons are in their private chat; pressed anywhere else they are refused.
+    router.callback_query.filter(F.message.chat.type == "private", HasRole(Role.COUNSELLOR))
     router.message.register(list_cases, Command("cases"))
     router.message.register(search_knowledge, Command("search"))
     router.message.register(open_questions, Command("questions"))

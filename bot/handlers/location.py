@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
@@ -12,11 +12,13 @@ from bot.filters import HasRole
 from bot.services import relay
 from bot.services.cases import case_of_returnee
 from bot.services.unit_of_work import UnitOfWork
-from storage.models import Person, Role
+from bot.telegram.callbacks import RowId
+from bot.telegram.refusals import refuse_press
+from storage.models import Case, Person, Role
 
 
 class LocationAnswer(CallbackData, prefix="loc"):
-    case_id: int
+    case_id: RowId
     share: bool
 
 
@@ -30,7 +32,10 @@ async def location_answered(
     case = await case_of_returnee(session, person)
     location = await relay.last_shared_location(session, case) if case else None
     if case is None or case.id != callback_data.case_id or location is None:
-        await callback.answer()
+        target = await session.get(Case, callback_data.case_id)
+        await refuse_press(
+            callback, work, "location", person, case_id=target.id if target is not None else None
+        )
         return
     if callback_data.share:
         await relay.share_location(session, case, person, location)
@@ -46,6 +51,7 @@ async def location_answered(
 
 def build_router() -> Router:
     router = Router(name="location")
-    router.callback_query.filter(HasRole(Role.RETURNEE))
+    # The returnee's buttons are in their private chat; pressed anywhere else they are refused.
+    router.callback_query.filter(F.message.chat.type == "private", HasRole(Role.RETURNEE))
     router.callback_query.register(location_answered, LocationAnswer.filter())
     return router

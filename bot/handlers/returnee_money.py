@@ -18,9 +18,10 @@ from bot.services.cases import case_of_returnee
 from bot.services.errors import RuleViolation
 from bot.services.unit_of_work import UnitOfWork
 from bot.telegram.callbacks import AnswerPress, CheckInPress, PayoutPress
+from bot.telegram.refusals import refuse_press
 from dialogs.home import onboarded, show_home
 from dialogs.states import CheckIns, Reallocation, ReceiptAnswer, Receipts
-from storage.models import CheckIn, CheckInStatus, Person, Receipt, ReceiptStatus, Role
+from storage.models import CheckIn, CheckInStatus, Payout, Person, Receipt, ReceiptStatus, Role
 
 # Wizard steps that read what the returnee types or sends: there it is an answer to the step,
 # not a message for the office.
@@ -58,13 +59,20 @@ async def answer_pressed(
     callback: CallbackQuery,
     callback_data: AnswerPress,
     session: AsyncSession,
+    work: UnitOfWork,
     person: Person,
     dialog_manager: DialogManager,
 ) -> None:
     case = await case_of_returnee(session, person)
     receipt = await session.get(Receipt, callback_data.receipt)
     if case is None or receipt is None or receipt.case_id != case.id:
-        await callback.answer()
+        await refuse_press(
+            callback,
+            work,
+            "receipt_answer",
+            person,
+            case_id=receipt.case_id if receipt is not None else None,
+        )
         return
     if receipt.status is not ReceiptStatus.NEEDS_INFO:
         await callback.answer(_("This question is already answered or closed."), show_alert=True)
@@ -85,15 +93,16 @@ async def received_pressed(
     person: Person,
 ) -> None:
     case = await case_of_returnee(session, person)
-    if case is None:
-        await callback.answer()
-        return
     arrived = callback_data.action == "received"
     try:
+        if case is None:
+            raise RuleViolation("no case")
         await receipts.received(session, case, callback_data.payout, person, arrived=arrived)
     except RuleViolation:
-        await work.rollback()
-        await callback.answer()
+        target = await session.get(Payout, callback_data.payout)
+        await refuse_press(
+            callback, work, "payout", person, case_id=target.case_id if target else None
+        )
         return
     await work.commit()
     await callback.answer()
@@ -111,6 +120,7 @@ async def checkin_pressed(
     callback: CallbackQuery,
     callback_data: CheckInPress,
     session: AsyncSession,
+    work: UnitOfWork,
     person: Person,
     dialog_manager: DialogManager,
 ) -> None:
@@ -118,7 +128,13 @@ async def checkin_pressed(
     check_in = await session.get(CheckIn, callback_data.check_in)
     case = await case_of_returnee(session, person)
     if check_in is None or case is None or check_in.case_id != case.id:
-        await callback.answer()
+        await refuse_press(
+            callback,
+            work,
+            "checkin_answer",
+            person,
+            case_id=check_in.case_id if check_in is not None else None,
+        )
         return
     if check_in.status is not CheckInStatus.ASKED:
         await callback.answer(_("This check-in is already answered or closed."), show_alert=True)
@@ -133,7 +149,8 @@ def build_router() -> Router:
     router = Router(name="returnee_money")
     router.message.filter(HasRole(Role.RETURNEE))
     router.message.register(open_receipt, Command("receipt"))
-    router.callback_query.filter(HasRole(Role.RETURNEE))
+    # The returnee's buttons are in their private chat; pressed anywhere else they are refused.
+    router.callback_query.filter(F.message.chat.type == "private", HasRole(Role.RETURNEE))
     router.callback_query.register(answer_pressed, AnswerPress.filter())
     router.callback_query.register(checkin_pressed, CheckInPress.filter())
     router.callback_query.register(

@@ -22,12 +22,13 @@ from bot.middlewares.inbox import InboxMiddleware, Needs, needs
 from bot.services import checkins
 from bot.services.cases import case_by_id
 from bot.services.clock import as_utc, utcnow
-from bot.services.errors import RuleViolation
+from bot.services.errors import NotFound, RuleViolation
 from bot.services.inbox import InboxContext
 from bot.services.unit_of_work import UnitOfWork
 from bot.telegram.callbacks import AlertPress, CheckInStaffPress
+from bot.telegram.refusals import in_topic_of, refuse_press
 from bot.telegram.topic import reply_in_topic
-from storage.models import CheckInStatus, Person
+from storage.models import CheckInAlert, CheckInStatus, Person
 
 USAGE = (
     "/checkins move <month> <YYYY-MM-DD>",
@@ -54,8 +55,8 @@ async def checkins_command(
             await reply_in_topic(sender, message, _("Check-ins resumed."))
             return
         if words[:1] == ["move"]:
-            if len(words) != 3 or not words[1].isdigit():
-                raise ValueError
+            if len(words) != 3 or not words[1].isdecimal() or not 1 <= int(words[1]) <= 12:
+                raise ValueError  # check-ins are 1 to 12 months after the return
             await checkins.move(session, case, staff, int(words[1]), date.fromisoformat(words[2]))
             await work.commit()
             await reply_in_topic(sender, message, _("Check-in moved."))
@@ -129,22 +130,29 @@ async def checkin_pressed(
     work: UnitOfWork,
     person: Person | None = None,
 ) -> None:
-    case = await case_by_id(session, callback_data.case)
     try:
-        if person is None:
-            raise RuleViolation("nobody")
+        # An id of no case (forged) is refused like any other press that may not act.
+        case = await case_by_id(session, callback_data.case)
+    except NotFound:
+        case = None
+    try:
+        if case is None or person is None or not in_topic_of(callback, case):
+            raise RuleViolation("not a press of this case's staff in its topic")
         if callback_data.action == "now":
             await checkins.send_now(session, case, person, callback_data.month, utcnow())
         else:
             await checkins.skip(session, case, person, callback_data.month)
     except RuleViolation:
-        await work.rollback()
-        await callback.answer(
-            _(
+        await refuse_press(
+            callback,
+            work,
+            "checkin",
+            person,
+            case_id=case.id if case is not None else None,
+            text=_(
                 "This cannot be done: the check-in is not planned any more, or only the case's "
                 "office's staff may do it."
             ),
-            show_alert=True,
         )
         return
     await work.commit()
@@ -163,14 +171,20 @@ async def alert_taken(
     sender: Sender,
     person: Person | None = None,
 ) -> None:
+    alert = await session.get(CheckInAlert, callback_data.alert)
+    case = await case_by_id(session, alert.case_id) if alert is not None else None
     try:
-        if person is None:
-            raise RuleViolation("nobody")
+        if case is None or person is None or not in_topic_of(callback, case):
+            raise RuleViolation("not a press of this case's staff in its topic")
         await checkins.take_alert(session, callback_data.alert, person)
     except RuleViolation:
-        await work.rollback()
-        await callback.answer(
-            _("Taken already, or only the case's office's staff may take it."), show_alert=True
+        await refuse_press(
+            callback,
+            work,
+            "alert",
+            person,
+            case_id=case.id if case is not None else None,
+            text=_("Taken already, or only the case's office's staff may take it."),
         )
         return
     await work.commit()

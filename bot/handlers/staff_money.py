@@ -2,7 +2,8 @@
 staff answer by replying, and /paid, /budget, /reject, /ask.
 
 Each press and command is translated into one call of bot/services/receipts.py (or the ledger),
-which checks who may do it; a refusal is answered to the presser alone, nothing changes."""
+which checks who may do it; a button acts only from its case's topic. A refusal is answered to
+the presser alone, nothing changes, and it is audited (bot/telegram/refusals.py)."""
 
 from __future__ import annotations
 
@@ -41,19 +42,34 @@ from bot.services.errors import RuleViolation
 from bot.services.inbox import InboxContext
 from bot.services.unit_of_work import UnitOfWork
 from bot.telegram.callbacks import MovePress, PayoutPress, ReceiptPress
+from bot.telegram.refusals import in_topic_of, refuse_press
 from bot.telegram.topic import reply_in_topic
-from storage.models import Case, PaymentMethod, Payout, Person, Receipt
+from storage.models import Case, LedgerLine, PaymentMethod, Payout, Person, Receipt
 
 
-async def _refuse(callback: CallbackQuery) -> None:
+async def _refuse(
+    callback: CallbackQuery,
+    work: UnitOfWork,
+    what: str,
+    person: Person | None,
+    case_id: int | None,
+) -> None:
     # The service's reason is for admins and in English; the presser gets a translated one.
-    await callback.answer(
-        _(
+    await refuse_press(
+        callback,
+        work,
+        what,
+        person,
+        case_id=case_id,
+        text=_(
             "This cannot be done: the button is out of date, the receipt is decided already, "
             "or only the case's office's staff may do it."
         ),
-        show_alert=True,
     )
+
+
+# The actions that carry a way of paying in their value.
+METHOD_ACTIONS = ("method", "full", "amount")
 
 
 async def _prompt(
@@ -100,13 +116,15 @@ async def receipt_pressed(
 ) -> None:
     press = callback_data
     receipt = await session.get(Receipt, press.receipt)
-    if receipt is None or person is None:
-        await _refuse(callback)
+    case = await case_by_id(session, receipt.case_id) if receipt is not None else None
+    if receipt is None or case is None or person is None or not in_topic_of(callback, case):
+        await _refuse(callback, work, "receipt", person, case.id if case else None)
         return
-    case = await case_by_id(session, receipt.case_id)
     # Only a decision must be made on the newest card; finding one's way to it need not.
     version: int | None = press.version if press.action in ("full", "reason") else None
     try:
+        # A way of paying is one of the list, before anything is asked or decided with it.
+        method = PaymentMethod(press.value) if press.action in METHOD_ACTIONS else None
         # Opening a decision puts the receipt under review (the returnee is told once); the
         # buttons of this press are then those of the receipt's new version.
         if await receipts.start_review(session, receipt.id, person, version) is not None:
@@ -117,28 +135,20 @@ async def receipt_pressed(
                 await receipts.show_step(session, receipt.id, person, "methods", version=version)
             case "method" if receipt.currency == currency:
                 await receipts.show_step(
-                    session,
-                    receipt.id,
-                    person,
-                    "amount",
-                    method=PaymentMethod(press.value),
-                    version=version,
+                    session, receipt.id, person, "amount", method=method, version=version
                 )
             case "method":
+                assert method is not None
                 await _prompt(
-                    sender, session, i18n, case, receipt, person, f"rate:{press.value}", currency
+                    sender, session, i18n, case, receipt, person, f"rate:{method.value}", currency
                 )
             case "full":
-                await receipts.approve(
-                    session,
-                    receipt.id,
-                    person,
-                    method=PaymentMethod(press.value),
-                    version=version,
-                )
+                assert method is not None
+                await receipts.approve(session, receipt.id, person, method=method, version=version)
             case "amount":
+                assert method is not None
                 await _prompt(
-                    sender, session, i18n, case, receipt, person, f"amount:{press.value}", currency
+                    sender, session, i18n, case, receipt, person, f"amount:{method.value}", currency
                 )
             case "reject":
                 await receipts.show_step(session, receipt.id, person, "reasons", version=version)
@@ -151,8 +161,7 @@ async def receipt_pressed(
             case _:  # back
                 await receipts.show_step(session, receipt.id, person, "main", version=version)
     except (RuleViolation, ValueError):
-        await work.rollback()
-        await _refuse(callback)
+        await _refuse(callback, work, "receipt", person, case.id)
         return
     await work.commit()
     await callback.answer()
@@ -283,17 +292,20 @@ async def payout_pressed(
 ) -> None:
     """Paid, pressed by staff in the topic (received and not received are the returnee's)."""
     payout = await session.get(Payout, callback_data.payout)
-    if payout is None or person is None or callback_data.action != "paid":
-        await _refuse(callback)
+    case = await case_by_id(session, payout.case_id) if payout is not None else None
+    if case is None or person is None or not in_topic_of(callback, case):
+        await _refuse(callback, work, "payout", person, case.id if case else None)
         return
-    case = await case_by_id(session, payout.case_id)
     try:
         await receipts.mark_paid(
-            session, case, payout.id, person, datetime.now(ZoneInfo(case.office.timezone)).date()
+            session,
+            case,
+            callback_data.payout,
+            person,
+            datetime.now(ZoneInfo(case.office.timezone)).date(),
         )
     except RuleViolation:
-        await work.rollback()
-        await _refuse(callback)
+        await _refuse(callback, work, "payout", person, case.id)
         return
     await work.commit()
     await callback.answer(_("Marked paid. The returnee was told."))
@@ -324,14 +336,15 @@ async def move_pressed(
     sender: Sender,
     person: Person | None = None,
 ) -> None:
-    if person is None:
-        await _refuse(callback)
+    line = await session.get(LedgerLine, callback_data.line)
+    case = await case_by_id(session, line.case_id) if line is not None else None
+    if case is None or person is None or not in_topic_of(callback, case):
+        await _refuse(callback, work, "move", person, case.id if case else None)
         return
     try:
         await reallocations.decide(session, callback_data.line, person, allow=callback_data.approve)
     except RuleViolation:
-        await work.rollback()
-        await _refuse(callback)
+        await _refuse(callback, work, "move", person, case.id)
         return
     await work.commit()
     await callback.answer(_("Done. The returnee was told."))

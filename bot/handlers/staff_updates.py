@@ -31,6 +31,7 @@ from bot.services.inbox import InboxContext
 from bot.services.sharing import reaches_counsellors
 from bot.services.unit_of_work import UnitOfWork
 from bot.telegram.callbacks import LifecyclePress, StatusPress, UpdatePress
+from bot.telegram.refusals import in_topic_of, refuse_press
 from bot.telegram.topic import reply_in_topic
 from storage.models import Case, CaseUpdate, Person
 
@@ -144,13 +145,33 @@ async def update_command(message: Message, context: InboxContext, sender: Sender
     )
 
 
-async def _refuse(callback: CallbackQuery) -> None:
-    await callback.answer(
-        _(
+async def _refuse(
+    callback: CallbackQuery,
+    work: UnitOfWork,
+    what: str,
+    person: Person | None,
+    case: Case | None,
+) -> None:
+    await refuse_press(
+        callback,
+        work,
+        what,
+        person,
+        case_id=case.id if case is not None else None,
+        text=_(
             "This cannot be done: the button is out of date, the case is closed, or only the "
             "case's office's staff may do it."
         ),
-        show_alert=True,
+    )
+
+
+def _pressable(callback: CallbackQuery, case: Case | None, person: Person | None) -> bool:
+    """A staff member's press in the case's own topic (who may act is the service's rule)."""
+    return (
+        case is not None
+        and person is not None
+        and isinstance(callback.message, Message)
+        and in_topic_of(callback, case)
     )
 
 
@@ -170,14 +191,16 @@ async def status_chosen(
     person: Person | None = None,
 ) -> None:
     case = await _case(session, callback_data.case)
-    if case is None or person is None or not isinstance(callback.message, Message):
-        await _refuse(callback)
+    if not _pressable(callback, case, person):
+        await _refuse(callback, work, "status", person, case)
         return
+    assert case is not None
+    assert person is not None
+    assert isinstance(callback.message, Message)
     try:
         draft = await updates.draft_status(session, case, person, callback_data.status)
     except RuleViolation:
-        await work.rollback()
-        await _refuse(callback)
+        await _refuse(callback, work, "status", person, case)
         return
     await work.commit()
     await callback.answer()
@@ -247,9 +270,12 @@ async def update_pressed(
 ) -> None:
     draft = await session.get(CaseUpdate, callback_data.update)
     case = await _case(session, draft.case_id) if draft else None
-    if draft is None or case is None or person is None or not isinstance(callback.message, Message):
-        await _refuse(callback)
+    if draft is None or not _pressable(callback, case, person):
+        await _refuse(callback, work, "update", person, case)
         return
+    assert case is not None
+    assert person is not None
+    assert isinstance(callback.message, Message)
     message = callback.message
     try:
         match callback_data.action:
@@ -264,8 +290,7 @@ async def update_pressed(
                 updates.staff_of(case, person)
                 done = ""
     except RuleViolation:
-        await work.rollback()
-        await _refuse(callback)
+        await _refuse(callback, work, "update", person, case)
         return
     await work.commit()
     await callback.answer(done or None)
@@ -371,9 +396,12 @@ async def lifecycle_pressed(
     person: Person | None = None,
 ) -> None:
     case = await _case(session, callback_data.case)
-    if case is None or person is None or not isinstance(callback.message, Message):
-        await _refuse(callback)
+    if not _pressable(callback, case, person):
+        await _refuse(callback, work, "lifecycle", person, case)
         return
+    assert case is not None
+    assert person is not None
+    assert isinstance(callback.message, Message)
     today = utcnow().date()
     try:
         updates.staff_of(case, person)
@@ -384,8 +412,7 @@ async def lifecycle_pressed(
             await lifecycle.drop(session, case, callback_data.reason, today, person)
             done = _("Case {case} is marked as dropped out.").format(case=case.code)
     except RuleViolation:
-        await work.rollback()
-        await _refuse(callback)
+        await _refuse(callback, work, "lifecycle", person, case)
         return
     await work.commit()
     await callback.answer(done)

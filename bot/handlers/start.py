@@ -11,7 +11,7 @@ from aiogram_dialog import DialogManager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import register_person_commands
-from bot.services import invites
+from bot.services import audit, invites
 from bot.services.invite_guard import InviteGuard
 from dialogs.home import show_home
 from dialogs.welcome import unknown_text, welcome_text
@@ -50,10 +50,15 @@ async def start_with_invite(
     bot: Bot,
     dialog_manager: DialogManager,
     invite_guard: InviteGuard,
+    person: Person | None = None,
 ) -> None:
     user_id = message.chat.id
+    # A refused link is audited for an account Homeward knows; a stranger leaves nothing.
+    actor_id = person.id if person is not None else None
     wait = invite_guard.seconds_to_wait(user_id)
     if wait:
+        audit.denied(session, "invite", actor_id=actor_id)
+        await session.commit()
         await message.answer(
             _("Too many links were tried from this account. Please try again later.")
         )
@@ -65,6 +70,8 @@ async def start_with_invite(
     if redemption.outcome is not invites.Outcome.JOINED or redemption.person is None:
         if redemption.outcome in _GUESSES:
             invite_guard.failed(user_id)
+        audit.denied(session, "invite", actor_id=actor_id)
+        await session.commit()
         await message.answer(_refusal_text(redemption.outcome))
         return
     await session.commit()

@@ -5,7 +5,10 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.filters import IsUnknown
 from bot.once import Once
+from bot.services.unit_of_work import UnitOfWork
+from bot.telegram.refusals import chat_of, record_denial
 from dialogs.welcome import unknown_text
+from storage.models import Person
 
 
 async def unknown_person(message: Message, once: Once) -> None:
@@ -14,8 +17,19 @@ async def unknown_person(message: Message, once: Once) -> None:
         await message.answer(unknown_text())
 
 
-async def unanswered_button(callback: CallbackQuery) -> None:
-    """Any button no handler took (an old message, a stranger): stop the client's spinner."""
+async def unanswered_button(
+    callback: CallbackQuery, work: UnitOfWork, person: Person | None = None
+) -> None:
+    """Any button no handler took: data that is no button of ours, someone else's button, a
+    button pressed where it does not belong. Refused: the client's spinner stops, and the
+    denial is audited (a stranger outside an office's group leaves nothing)."""
+    await record_denial(
+        work.session,
+        "button",
+        actor_id=person.id if person is not None else None,
+        chat_id=chat_of(callback),
+    )
+    await work.commit()
     await callback.answer()
 
 

@@ -1,5 +1,6 @@
 """The staff group: before a staff-inbox handler runs, the office of the chat, the staff member
-and the case of the topic are resolved once, and whoever may not act there is told why, once.
+and the case of the topic are resolved once, and whoever may not act there is told why, once;
+every such refusal is in the audit log ("denied.<why>", bot/telegram/refusals.py).
 
 A handler says what it needs with a flag (`flags=needs(Needs.CASE)`) and receives it typed:
 `context: InboxContext` (office, case, staff) or `office_staff: OfficeStaff` (office, staff).
@@ -22,10 +23,18 @@ from bot.delivery.sender import Sender
 from bot.once import Once
 from bot.services import inbox
 from bot.services.inbox import Refusal
+from bot.services.unit_of_work import UnitOfWork
+from bot.telegram.refusals import record_denial
 from bot.telegram.topic import reply_in_topic
 from storage.models import Person
 
 FLAG = "inbox"
+# How each refusal is named in the audit log.
+DENIALS = {
+    Refusal.ANONYMOUS: "anonymous",
+    Refusal.STRANGER: "not_staff",
+    Refusal.NO_CASE: "no_case",
+}
 
 
 class Needs(enum.Enum):
@@ -55,21 +64,44 @@ class InboxMiddleware(BaseMiddleware):
         office = await inbox.office_of_chat(session, event.chat.id)
         if office is None:
             return None  # not an inbox of ours: stay silent
+        thread = event.message_thread_id if event.is_topic_message else None
         if wanted is Needs.STAFF:
             staff = inbox.staff_of(office, person)
             if staff is None:
+                await self._record(data, Refusal.STRANGER, event.chat.id, thread, person)
                 return None
             data["office_staff"] = staff
             return await handler(event, data)
-        thread = event.message_thread_id if event.is_topic_message else None
         found = await inbox.context_of_topic(
             session, office, event.chat.id, thread, person, anonymous=event.sender_chat is not None
         )
         if isinstance(found, Refusal):
+            await self._record(data, found, event.chat.id, thread, person)
             await self._explain(found, event, thread, office.name, data["sender"], data["once"])
             return None
         data["context"] = found
         return await handler(event, data)
+
+    @staticmethod
+    async def _record(
+        data: dict[str, Any],
+        refusal: Refusal,
+        chat_id: int,
+        thread: int | None,
+        person: Person | None,
+    ) -> None:
+        """The refusal in the audit log: who (if known), in which office's group, and the case
+        whose topic it was."""
+        work: UnitOfWork = data["work"]
+        case = await inbox.case_of_topic(work.session, chat_id, thread) if thread else None
+        await record_denial(
+            work.session,
+            DENIALS[refusal],
+            actor_id=person.id if person is not None else None,
+            chat_id=chat_id,
+            case_id=case.id if case is not None else None,
+        )
+        await work.commit()
 
     @staticmethod
     async def _explain(

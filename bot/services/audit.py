@@ -25,3 +25,20 @@ def record(
             at=utcnow(),
         )
     )
+
+
+def denied(
+    session: AsyncSession,
+    what: str,
+    *,
+    actor_id: int | None,
+    case_id: int | None = None,
+    office_id: int | None = None,
+) -> None:
+    """A refusal: someone tried what they may not, recorded as "denied.<what>" with ids only.
+
+    Nothing is recorded for someone Homeward does not know outside an office's group: a
+    stranger who writes to the bot leaves nothing behind (README), not even this."""
+    if actor_id is None and office_id is None:
+        return
+    record(session, f"denied.{what}", actor_id=actor_id, case_id=case_id, office_id=office_id)

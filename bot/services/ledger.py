@@ -495,12 +495,21 @@ async def plan_instalments(session: AsyncSession, case: Case) -> list[Payout]:
 async def answer_received(
     session: AsyncSession, case: Case, payout_id: int, *, received: bool, returnee: Person
 ) -> Payout:
-    """The returnee says whether a paid instalment or payout reached them."""
+    """The returnee says whether a paid instalment or payout reached them: once (a second
+    press, even of the other button, changes nothing and alerts nobody again)."""
     payout = await session.get(Payout, payout_id)
     if payout is None or payout.case_id != case.id or case.returnee_id != returnee.id:
         raise RuleViolation("not a payout of this returnee's case")
     if payout.status is not PayoutStatus.PAID:
         raise RuleViolation("this payout is not marked paid yet")
+    answered = await session.execute(
+        update(Payout)
+        .where(Payout.id == payout.id, Payout.received.is_(None))
+        .values(received=received)
+        .execution_options(synchronize_session=False)
+    )
+    if answered.rowcount != 1:  # type: ignore[attr-defined]
+        raise RuleViolation("the returnee has answered for this payout already")
     payout.received = received
     audit.record(
         session,

@@ -212,7 +212,8 @@ async def receipt_of_case(session: AsyncSession, case: Case, reference: str) -> 
     prefix = f"R-{case.code}-".casefold()
     if text.casefold().startswith(prefix):
         text = text[len(prefix) :]
-    if not text.isdigit():
+    # Digits of any script (int() reads them), and no more than a receipt number can be.
+    if not text.isdecimal() or len(text) > 9:
         raise RuleViolation("name a receipt by its number, e.g. 2")
     receipt = await session.scalar(
         select(Receipt).where(Receipt.case_id == case.id, Receipt.number == int(text))
