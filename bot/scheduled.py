@@ -75,6 +75,10 @@ class Sweeps:
         self._running = asyncio.ensure_future(self.sweep())
         try:
             await asyncio.shield(self._running)
+        except asyncio.CancelledError:
+            # stop() shuts the scheduler down, which cancels this job; the sweep itself is
+            # shielded and stop() waits for it. Nothing failed.
+            return
         except Exception:  # the next run tries again; the rows are still due
             logger.exception("scheduled sweep failed")
 

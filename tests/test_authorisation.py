@@ -357,6 +357,11 @@ COMMAND_TABLE = """
 /checkins       general         N   N   N   N   N   N   N   N   N   N   N   N
 /checkins       otopic          N   N   N   N   N   N   D   N   N   N   N   N
 /checkins       foreign         I   I   I   I   I   I   I   I   I   I   I   I
+/sensitive      private         A   R   R   I   I   A   A   A   -   -   A   A
+/sensitive      topic           N   N   N   N   N   A   N   N   N   N   N   N
+/sensitive      general         N   N   N   N   N   N   N   N   N   N   N   N
+/sensitive      otopic          N   N   N   N   N   N   A   N   N   N   N   N
+/sensitive      foreign         I   I   I   I   I   I   I   I   I   I   I   I
 """
 
 # What each command line types: {staff} is the place's own staff member, {place} the place.
@@ -1638,6 +1643,13 @@ def callback_data_classes() -> list[type[CallbackData]]:
     return found
 
 
+# Buttons whose pressing by the wrong person, from the wrong place, forged or replayed is proven
+# in a module of their own, because the rightful press ends the world this table runs in: the
+# erasure button deletes the case (tests/test_erasure.py: stranger, another office's staff,
+# forged and replayed presses change nothing).
+PROVEN_ELSEWHERE = {"er"}
+
+
 def test_every_command_and_every_button_has_its_rows() -> None:
     commands = parse_table(COMMAND_TABLE, with_target=False)
     in_table = {row.action.lstrip("/").split("-")[0] for row in commands}
@@ -1649,7 +1661,9 @@ def test_every_command_and_every_button_has_its_rows() -> None:
     prefixes = {row.action.split(":")[0] for row in buttons}
     classes = callback_data_classes()
     assert len(classes) >= 13
-    unlisted = sorted(k.__name__ for k in classes if k.__prefix__ not in prefixes)
+    unlisted = sorted(
+        k.__name__ for k in classes if k.__prefix__ not in prefixes | PROVEN_ELSEWHERE
+    )
     assert not unlisted, f"buttons without rows in BUTTON_TABLE: {unlisted}"
     for action in BUTTON_ACTIONS:
         assert {r.place for r in buttons if r.action == action and r.target == "own"} == set(
