@@ -891,7 +891,9 @@ def press(actor: Actor, message: dict[str, Any], data: str) -> dict[str, Any]:
 
 # ---- what changed ---------------------------------------------------------------------------
 
-SKIPPED_TABLES = ("audit_events", "fsm_records")
+# The audit log, dialog state, and the ids of the bot's own messages in private chats (written
+# for every answer, a refusal's too, so that a chat can be cleared): none says what was refused.
+SKIPPED_TABLES = ("audit_events", "fsm_records", "sent_messages")
 Snapshot = dict[str, tuple[list[str], list[tuple[Any, ...]]]]
 _WRITE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
 
