@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import create_app
@@ -27,6 +27,7 @@ from storage.models import (
     AuditEvent,
     Base,
     Case,
+    CaseStatus,
     CaseUpdate,
     CheckIn,
     CheckInAlert,
@@ -280,6 +281,7 @@ async def test_words_of_cases_past_their_time_go_and_the_rest_stays(sessionmaker
         await session.commit()
     assert purged.counts() == {
         "cases": 2,
+        "endings_dated": 0,
         "relays": 2,
         "receipts": 4,
         "receipt_files": 2,
@@ -429,6 +431,59 @@ async def test_the_sweep_purges_once_a_day(sessionmaker):
             .where(AuditEvent.action == "retention.purged", AuditEvent.case_id.is_(None))
         )
     assert runs == 2
+
+
+async def test_cases_that_ended_without_a_recorded_day_and_people_who_declined_are_purged_too(
+    sessionmaker,
+):
+    """Cases closed before their closing day was recorded get the day of their last audited
+    event (or the purge's day); a person who never joined is purged from the day they declined."""
+    async with sessionmaker() as session:
+        undated = {
+            "RO-0011": (CaseStatus.CLOSED, NOW - timedelta(days=400)),  # last event 13 months ago
+            "RO-0012": (CaseStatus.DROPPED_OUT, None),  # nothing audited: dated today
+            "RO-0013": (CaseStatus.CLOSED, NOW - timedelta(days=30)),  # a month ago: kept
+        }
+        for code, (status, last_event) in undated.items():
+            case = await seed_case(session, code, None, None)
+            case.status = status
+            # Its history, as the clock of the time wrote it.
+            history = update(AuditEvent).where(AuditEvent.case_id == case.id)
+            if last_event is None:
+                await session.execute(delete(AuditEvent).where(AuditEvent.case_id == case.id))
+            else:
+                await session.execute(history.values(at=last_event))
+        for code, declined in (("RO-0021", date(2026, 4, 1)), ("RO-0022", date(2027, 4, 1))):
+            case = await seed_case(session, code, None, None)
+            case.applied_on = None
+            lifecycle.decline(case, "other", declined)
+        await session.commit()
+    async with sessionmaker() as session:
+        purged = await retention.purge(session, NOW)
+        await session.commit()
+    assert purged.endings_dated == 3
+    async with sessionmaker() as session:
+        ended = {
+            c.code: (c.closed_on, c.dropped_on)
+            for c in await session.scalars(select(Case).where(Case.code.like("RO-001_")))
+        }
+        everything = str(await snapshot(session))
+    assert ended == {
+        "RO-0011": ((NOW - timedelta(days=400)).date(), None),
+        "RO-0012": (None, NOW.date()),
+        "RO-0013": ((NOW - timedelta(days=30)).date(), None),
+    }
+    for code, gone in (
+        ("RO-0011", True),
+        ("RO-0012", False),
+        ("RO-0013", False),
+        ("RO-0021", True),
+        ("RO-0022", False),
+    ):
+        assert (words(code, "receipt") in everything) is not gone, code
+    # Dated once: the next run has nothing more to date.
+    async with sessionmaker() as session:
+        assert (await retention.purge(session, NOW)).endings_dated == 0
 
 
 async def test_two_sweepers_at_once_purge_once(database_url, sessionmaker):

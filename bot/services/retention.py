@@ -1,7 +1,7 @@
 """How long Homeward keeps a person's words, and the daily purge that enforces it.
 
-A case closed or dropped out more than `months` (RETENTION_MONTHS, 12) months ago loses what
-holds a person's words and files:
+A case closed or dropped out, or whose person declined to join, more than `months`
+(RETENTION_MONTHS, 12) months ago loses what holds a person's words and files:
 
 - its relays (which message was copied where) and every outbox item of the case;
 - its receipts' descriptions, staff's questions and rejection notes, and the receipt files
@@ -17,6 +17,10 @@ Everywhere, whatever the case: a failed outbox item loses its payload `failed_da
 (OUTBOX_FAILED_DAYS, 30) after it was queued, and dialog state (`fsm_records`) untouched for
 `dialog_days` (DIALOG_TTL_DAYS, 30) is deleted (with Redis, the keys expire on their own).
 
+A case that ended before its ending's day was recorded (cases closed before migration 0009) is
+given one first: the day of its last audited event, or the purge's day when it has none, so
+that it too is purged in time and never kept for ever.
+
 A purge changes only what still holds something, so a second run finds nothing to do. The
 leader's sweep runs it at most once a UTC day (`purge_daily`): the day of the last run is the
 `changed_at` of the `switches` row RAN, claimed by a conditional update in the purge's own
@@ -29,7 +33,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, cast, delete, or_, select, update
+from sqlalchemy import Date, Select, Text, and_, cast, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,6 +72,7 @@ class Purged:
     the process's cache; never logged)."""
 
     cases: int = 0
+    endings_dated: int = 0
     relays: int = 0
     receipts: int = 0
     receipt_files: int = 0
@@ -97,13 +102,33 @@ def cutoff(now: datetime, months: int) -> date:
 
 
 def ended_before(day: date) -> Select[Any]:
-    """The ids of the cases closed or dropped out before `day`."""
+    """The ids of the cases closed, dropped out or declined before `day`."""
     return select(Case.id).where(
         or_(
             and_(Case.status == CaseStatus.CLOSED, Case.closed_on < day),
             and_(Case.status == CaseStatus.DROPPED_OUT, Case.dropped_on < day),
+            and_(Case.applied_on.is_(None), Case.declined_on < day),
         )
     )
+
+
+async def _date_endings(session: AsyncSession, today: date) -> int:
+    """Gives an ending day to the cases that ended without one: how many."""
+    last_event = (
+        select(func.max(AuditEvent.at)).where(AuditEvent.case_id == Case.id).scalar_subquery()
+    )
+    # date() gives 'YYYY-MM-DD' on SQLite (how it stores a Date) and a date on PostgreSQL.
+    day = func.coalesce(func.date(last_event), today, type_=Date)
+    dated = 0
+    for status, column in (
+        (CaseStatus.CLOSED, Case.closed_on),
+        (CaseStatus.DROPPED_OUT, Case.dropped_on),
+    ):
+        dated += await _count(
+            session,
+            update(Case).where(Case.status == status, column.is_(None)).values({column: day}),
+        )
+    return dated
 
 
 async def _cases_holding(session: AsyncSession, ended: Select[Any]) -> set[int]:
@@ -232,10 +257,17 @@ async def purge(session: AsyncSession, now: datetime, policy: Policy | None = No
     """Remove what is past its time at `now`; audited per case (ids only) and, when anything
     changed, once for the run. The caller commits."""
     policy = policy or Policy()
+    dated = await _date_endings(session, now.astimezone(UTC).date())
     by_case = await _purge_cases(session, now, cutoff(now, policy.months))
     failed = await _empty_failed(session, now - timedelta(days=policy.failed_days))
     dialogs, keys = await _old_dialogs(session, now - timedelta(days=policy.dialog_days))
-    purged = Purged(**by_case, failed_payloads=failed, dialogs=dialogs, dialog_keys=tuple(keys))
+    purged = Purged(
+        **by_case,
+        endings_dated=dated,
+        failed_payloads=failed,
+        dialogs=dialogs,
+        dialog_keys=tuple(keys),
+    )
     if purged.changed:
         session.add(AuditEvent(action="retention.purged", at=now))
     await session.flush()
