@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # in webhook mode, nowhere in polling mode. Only this host's programs reach 127.0.0.1.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
+    # When set, /metrics answers only `Authorization: Bearer <token>` (it names staff groups'
+    # chat ids and the outbox's depth); /healthz stays open for load balancers.
+    metrics_token: SecretStr | None = None
     # "json": every log line one JSON object (time, level, logger, message).
     log_format: Literal["text", "json"] = "text"
 
@@ -138,7 +141,7 @@ class Settings(BaseSettings):
         """What must never appear in a log."""
         return [
             secret.get_secret_value()
-            for secret in (self.bot_token, self.webhook_secret)
+            for secret in (self.bot_token, self.webhook_secret, self.metrics_token)
             if secret is not None
         ]
 

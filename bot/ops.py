@@ -5,13 +5,15 @@ configured), 503 otherwise. Without Redis it says "degraded" rather than "unavai
 database is well and what waits in the outbox still goes, but no update can be handled (each
 needs its dialog state), so it is not ready either: a load balancer that takes the process out
 makes Telegram keep the webhook's updates and send them again later (see README, Runbook).
-`/metrics` answers in Prometheus's text format (bot/metrics.py).
+`/metrics` answers in Prometheus's text format (bot/metrics.py); with METRICS_TOKEN set, only to
+a scraper that sends it as a bearer token (401 otherwise).
 Neither logs its requests: a scrape every few seconds would bury everything else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
 from aiohttp import web, web_log
@@ -43,7 +45,18 @@ class OpsRoutes:
         health = await check_health(self.app.settings)
         return web.json_response(health.summary(), status=200 if health.ready else 503)
 
-    async def metrics(self, _request: web.Request) -> web.Response:
+    def _may_scrape(self, request: web.Request) -> bool:
+        token = self.app.settings.metrics_token
+        if token is None:
+            return True
+        expected = f"Bearer {token.get_secret_value()}".encode()
+        return hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        if not self._may_scrape(request):
+            return web.Response(
+                status=401, text="unauthorised", headers={"WWW-Authenticate": "Bearer"}
+            )
         figures = await self._figures()
         text = exposition(
             self.app.metrics,

@@ -674,3 +674,24 @@ async def test_metrics_port_serves_health_and_metrics_in_either_mode(fake_api, t
     finally:
         output = await bot.stop()
     assert bot.process.returncode == 0, output
+
+
+async def test_with_a_metrics_token_only_a_scraper_that_sends_it_reads_the_metrics(
+    fake_api, sqlite_url
+):
+    app = create_app(make_settings(fake_api, sqlite_url, metrics_token="scrape-token-9"))
+    client = TestClient(TestServer(ops_application(app)))
+    await client.start_server()
+    try:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "scrape-token-9"}):
+            answer = await client.get("/metrics", headers=headers)
+            assert answer.status == 401, headers
+            assert "homeward_" not in await answer.text()
+        answer = await client.get("/metrics", headers={"Authorization": "Bearer scrape-token-9"})
+        assert answer.status == 200
+        assert "homeward_updates_total" in await answer.text()
+        assert (await client.get("/healthz")).status in (200, 503)  # open to load balancers
+    finally:
+        await client.close()
+        await app.close()
+    assert "scrape-token-9" in app.settings.secrets()
