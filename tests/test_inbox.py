@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from bot.app import create_app
 from bot.delivery.texts import case_card, notice_text
 from bot.services import cases, invites, people
+from bot.services.clock import utcnow
 from bot.services.consent import give_consent
 from storage.models import AuditEvent, Case, OutboxItem, OutboxStatus, Relay
 from tests.conftest import RunningBot, make_settings
@@ -324,6 +325,45 @@ async def test_a_blocked_returnee_is_noted_once_and_gets_everything_when_back(in
         lambda c: c.method == "sendMessage" and c.get("text", "").startswith("Please answer."),
         after=mark,
     )
+    assert not (await case_row(inbox)).unreachable
+
+
+async def test_a_case_moved_to_a_new_phone_takes_its_waiting_messages_and_clears_the_old_chat(
+    inbox,
+):
+    """A lost phone: staff's answers that wait for the old account (it blocked the bot) go to the
+    new one, and the old chat is cleared as far as Telegram allows."""
+    api = inbox.api
+    thread = await first_topic(inbox)
+    case_id = (await case_row(inbox)).id
+    api.blocked.add(501)
+    await staff_ana(inbox).send("Your appointment is on Monday.", group=GROUP, topic=thread)
+    blocked = notice_text(inbox.app.i18n, "ro", "returnee_blocked", {})
+    await api.wait_for(lambda c: c.method == "sendMessage" and c.get("text") == blocked)
+    async with inbox.session() as session:
+        second = await invites.invite_returnee(session, case_code="RO-0007", ttl_days=1)
+        await session.commit()
+    api.blocked.discard(501)  # the phone is in someone else's hands, not blocked any more
+    mark = len(api.calls)
+    await inbox.user(601).send(f"/start {second.token}")
+    moved = await relayed(
+        api, "sendMessage", 601, mark, text="Your appointment is on Monday.\n\n— IOM RO"
+    )
+    assert moved["protect_content"] is True
+    await inbox.app.sweeps.sweep(now=utcnow())
+    # Only Maria's "Hello" is known in the old chat (the bot had written nothing there).
+    hello_id = api.calls_to("copyMessage", chat_id=GROUP)[0]["message_id"]
+    cleared = await api.wait_for(
+        lambda c: c.method == "deleteMessage" and c.get("chat_id") == 501, after=mark
+    )
+    assert cleared["message_id"] == hello_id
+    # Nothing else went to the old account.
+    assert [c.method for c in api.calls[mark:] if c.get("chat_id") == 501] == ["deleteMessage"]
+    async with inbox.session() as session:
+        actions = list(
+            await session.scalars(select(AuditEvent.action).where(AuditEvent.case_id == case_id))
+        )
+    assert "case.moved_account" in actions
     assert not (await case_row(inbox)).unreachable
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.languages import SHIPPED_LANGUAGES, normalise
-from bot.services import audit
+from bot.services import audit, lost_phone
 from bot.services.cases import get_case
 from bot.services.clock import as_utc, utcnow
 from bot.services.errors import RuleViolation
@@ -155,7 +155,7 @@ async def redeem(
         return Redemption(Outcome.USED)
 
     if invite.role is Role.RETURNEE:
-        redemption = await _bind_returnee(session, invite, existing, telegram_user_id)
+        redemption = await _bind_returnee(session, invite, existing, telegram_user_id, now)
     elif invite.role is Role.STAFF:
         redemption = _bind_staff(session, invite, existing, telegram_user_id)
     else:
@@ -219,7 +219,11 @@ async def _claim(session: AsyncSession, invite: Invite, now: datetime) -> bool:
 
 
 async def _bind_returnee(
-    session: AsyncSession, invite: Invite, existing: Person | None, telegram_user_id: int
+    session: AsyncSession,
+    invite: Invite,
+    existing: Person | None,
+    telegram_user_id: int,
+    now: datetime,
 ) -> Redemption:
     assert invite.case is not None
     case = await get_case(session, invite.case.code)
@@ -228,6 +232,11 @@ async def _bind_returnee(
     await session.flush()
     # A new invite for a case that already had an account moves the case to the new account
     # (a lost or replaced phone). Consent is asked again from the new account.
+    old = case.returnee
+    if old is not None and old.id != person.id:
+        await lost_phone.leave_old_account(
+            session, case, old.telegram_user_id, telegram_user_id, now
+        )
     case.returnee_id = person.id
     case.returnee = person
     return Redemption(Outcome.JOINED, person=person, case=case)
