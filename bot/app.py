@@ -137,6 +137,7 @@ def create_app(settings: Settings) -> App:
         settings.database_url,
         settings.update_concurrency,
         busy_timeout_seconds=settings.database_busy_timeout_seconds,
+        keyring=settings.keyring(),
     )
     sessionmaker = create_sessionmaker(engine)
     i18n = create_i18n(settings.default_locale)
