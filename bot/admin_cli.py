@@ -41,6 +41,7 @@ from bot.services import (
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
 from storage.db import create_engine, create_sessionmaker
+from storage.encrypted import EncryptionError
 from storage.fsm_keys import erase_redis_chat_at
 from storage.migrate import upgrade_to_head
 from storage.models import CaseStatus, KnowledgeMode, PaidAs, Person, Role
@@ -780,7 +781,7 @@ async def run_admin(settings: Settings, args: argparse.Namespace) -> int:
         async with create_sessionmaker(engine)() as session:
             try:
                 lines = await args.handler(session, args, settings)
-            except (RuleViolation, ConfigError) as error:
+            except (RuleViolation, ConfigError, EncryptionError) as error:
                 await session.rollback()
                 print(f"error: {error}", file=sys.stderr)
                 return 2

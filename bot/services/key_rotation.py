@@ -96,7 +96,7 @@ async def _rotate_column(
         query = select(pk, raw).where(column.is_not(None)).order_by(pk).limit(BATCH)
         if last is not None:
             query = query.where(pk > last)
-        rows = list((await session.execute(query)).tuples())
+        rows = list((await session.execute(query)).all())
         for row_id, stored in rows:
             try:
                 value, older = _plaintext(column, stored, keyring, name)
