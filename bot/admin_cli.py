@@ -42,7 +42,7 @@ from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
 from storage.db import create_engine, create_sessionmaker
 from storage.encrypted import EncryptionError
-from storage.fsm_keys import erase_redis_chat_at
+from storage.fsm_keys import erase_redis_chat_at, reseal_redis
 from storage.migrate import upgrade_to_head
 from storage.models import CaseStatus, KnowledgeMode, PaidAs, Person, Role
 
@@ -512,9 +512,19 @@ async def _export(session: AsyncSession, a: argparse.Namespace, _: Settings) -> 
     return [f"case {exported.case.code} exported to {a.out}"]
 
 
-async def _rotate_key(session: AsyncSession, _a: argparse.Namespace, _s: Settings) -> list[str]:
-    """Commits batch by batch (the only command that does): the bot goes on meanwhile."""
+async def _rotate_key(session: AsyncSession, _a: argparse.Namespace, s: Settings) -> list[str]:
+    """Commits batch by batch (the only command that does): the bot goes on meanwhile. With
+    Redis, the bot's dialog state there is re-sealed too."""
     done = await key_rotation.rotate(session)
+    keyring = s.keyring()
+    if s.redis_url and s.bot_token is not None and keyring is not None:
+        bot_id = int(s.token.split(":", 1)[0])
+        resealed, plain, changed = await reseal_redis(s.redis_url, bot_id, keyring)
+        if resealed:
+            done.resealed["redis dialog state"] = resealed
+        if plain:
+            done.sealed_plain["redis dialog state"] = plain
+        done.changed_meanwhile += changed
     lines = [f"{name}: {count} re-encrypted" for name, count in sorted(done.resealed.items())]
     lines += [
         f"{name}: {count} encrypted (were plain)"

@@ -45,6 +45,7 @@ from bot.telegram.sent_messages import RememberPrivateMessages
 from dialogs import dialogs_router
 from dialogs.protection import ProtectedWindows
 from storage.db import create_engine, create_sessionmaker
+from storage.encrypted import dialog_codec
 from storage.fsm import SqlStorage, forget_chat
 from storage.migrate import upgrade_to_head
 
@@ -102,11 +103,15 @@ def _fsm_storage(
         # with_destiny keeps aiogram-dialog's stacks apart from plain FSM state. Dialog state
         # untouched for DIALOG_TTL_DAYS expires (in the database, the retention purge does it).
         kept = timedelta(days=settings.dialog_ttl_days)
+        # Sealed like the database's dialog state when ENCRYPTION_KEYS is set.
+        dumps, loads = dialog_codec(settings.keyring())
         storage = RedisStorage.from_url(
             settings.redis_url,
             key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True),
             state_ttl=kept,
             data_ttl=kept,
+            json_dumps=dumps,
+            json_loads=loads,
         )
         return storage, storage.create_isolation()
     return SqlStorage(sessionmaker), SimpleEventIsolation()

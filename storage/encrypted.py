@@ -21,7 +21,9 @@ import hmac
 import json
 import os
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -87,6 +89,10 @@ class Keyring:
             raise EncryptionError("the same key is listed twice")
         return cls(tuple(keys))
 
+    @cached_property
+    def _by_id(self) -> dict[str, AESGCM]:
+        return dict(self.keys)
+
     @property
     def current_id(self) -> str:
         return self.keys[0][0]
@@ -104,7 +110,7 @@ class Keyring:
 
     def open(self, stored: str, where: str) -> str:
         key_id, body = _parts(stored, where)
-        cipher = dict(self.keys).get(key_id)
+        cipher = self._by_id.get(key_id)
         if cipher is None:
             raise UnreadableValue(
                 f"{where}: a value is encrypted with key {key_id}, which ENCRYPTION_KEYS "
@@ -157,6 +163,20 @@ def open_text(keyring: Keyring | None, stored: str, where: str) -> str:
             "but ENCRYPTION_KEYS is not set"
         )
     return keyring.open(stored, where)
+
+
+def dialog_codec(keyring: Keyring | None) -> tuple[Callable[[Any], str], Callable[[str], Any]]:
+    """`json_dumps` and `json_loads` for aiogram's RedisStorage: dialog state in Redis sealed
+    as in `fsm_records` (it may hold a receipt's description half-way through the wizard)."""
+
+    def dumps(value: Any) -> str:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return keyring.seal(text) if keyring is not None else text
+
+    def loads(stored: str) -> Any:
+        return json.loads(open_text(keyring, stored, "redis dialog state"))
+
+    return dumps, loads
 
 
 # The keys of each engine, found through the dialect the column types are handed.

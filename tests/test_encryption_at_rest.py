@@ -15,6 +15,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select, text
 
 from bot.app import create_app
@@ -44,7 +45,7 @@ from storage.models import (
     CheckInStatus,
     UpdateKind,
 )
-from tests.conftest import RunningBot, make_settings
+from tests.conftest import REDIS_URL, RunningBot, make_settings
 from tests.test_counsellor_news import counsellor_gets, staff_message, write_update
 from tests.test_inbox import GROUP, relayed
 from tests.test_receipts import (
@@ -446,3 +447,72 @@ async def test_the_retention_purge_empties_sealed_rows(database_url):
         assert not again.changed
     finally:
         await engine.dispose()
+
+
+async def test_dialog_state_in_redis_is_sealed_and_rotated(
+    fake_api, sqlite_url, redis_unavailable, monkeypatch
+):
+    if redis_unavailable:
+        pytest.skip(f"Redis at {REDIS_URL} does not answer ({redis_unavailable})")
+    # A bot id of its own: its keys in the shared test Redis are this test's alone.
+    token = "987650001:TEST-token-for-the-encrypted-redis-test"
+    bot_id = token.split(":")[0]
+    redis = Redis.from_url(REDIS_URL, decode_responses=True)
+
+    async def dialog_values() -> list[str]:
+        return [
+            await redis.get(name)
+            async for name in redis.scan_iter(match=f"fsm:{bot_id}:*")
+            if name.endswith(":data")
+        ]
+
+    def settings(keys: str):
+        return make_settings(
+            fake_api, sqlite_url, bot_token=token, redis_url=REDIS_URL, encryption_keys=keys
+        )
+
+    a, b = Keyring.from_setting(KEY_A).current_id, Keyring.from_setting(KEY_B).current_id
+    try:
+        bot = RunningBot(create_app(settings(KEY_A)), fake_api)
+        await bot.start()
+        try:
+            await money_office(bot)
+            maria = bot.user(501)
+            await maria.send("/receipt")
+            await maria.press("Housing (left: $900.00)")
+            await maria.send(content=PHOTO)
+            await maria.press("Next")
+            await maria.send("250")
+            await maria.press("USD")
+            await maria.send(WORDS["receipt"])
+        finally:
+            await bot.stop()
+        values = await dialog_values()
+        assert values
+        assert not any("SEALED-" in v for v in values)
+        assert key_ids(values) == {a}
+
+        monkeypatch.setenv("BOT_TOKEN", token)
+        monkeypatch.setenv("REDIS_URL", REDIS_URL)
+        monkeypatch.setenv("DATABASE_URL", sqlite_url)
+        monkeypatch.setenv("ENCRYPTION_KEYS", f"{KEY_B},{KEY_A}")
+        code, out, err = await asyncio.to_thread(_run, ["admin", "rotate-key"])
+        assert (code, err) == (0, "")
+        assert f"redis dialog state: {len(values)} re-encrypted" in out
+        assert key_ids(await dialog_values()) == {b}
+
+        # With the new key alone, the wizard goes on where Maria left it.
+        bot = RunningBot(create_app(settings(KEY_B)), fake_api)
+        await bot.start()
+        try:
+            mark = len(fake_api.calls)
+            await bot.user(501).press("Send")
+            card = await relayed(fake_api, "sendMessage", GROUP, mark, reply_markup=_any_keyboard())
+            assert WORDS["receipt"] in card["text"]
+        finally:
+            await bot.stop()
+    finally:
+        names = [name async for name in redis.scan_iter(match=f"fsm:{bot_id}:*")]
+        if names:
+            await redis.delete(*names)
+        await redis.aclose()
