@@ -45,8 +45,9 @@ from bot.telegram.sent_messages import RememberPrivateMessages
 from dialogs import dialogs_router
 from dialogs.protection import ProtectedWindows
 from storage.db import create_engine, create_sessionmaker
-from storage.encrypted import dialog_codec
+from storage.encrypted import dialog_codec, keyring_of
 from storage.fsm import SqlStorage, forget_chat
+from storage.key_check import check_keys
 from storage.migrate import upgrade_to_head
 
 # Only what the bot handles; never business connections, whose chats belong to third parties.
@@ -82,6 +83,8 @@ class App:
             lock.acquire()
             self.process_lock = lock
         await upgrade_to_head(self.engine)
+        # A missing or wrong ENCRYPTION_KEYS stops the start here, not at every read.
+        await check_keys(self.engine, keyring_of(self.engine))
 
     async def prepare_telegram(self) -> None:
         await register_default_commands(self.bot, self.i18n)

@@ -23,7 +23,6 @@ from bot.cli import main
 from bot.services import cases, checkins, ledger, offices, outbound, retention
 from bot.services.cases import get_case
 from bot.services.clock import utcnow
-from bot.services.key_rotation import encrypted_columns
 from storage.db import create_engine, create_sessionmaker
 from storage.encrypted import (
     MARK,
@@ -35,6 +34,7 @@ from storage.encrypted import (
     open_text,
     seal_text,
 )
+from storage.key_check import encrypted_columns
 from storage.migrate import upgrade_to_head
 from storage.models import (
     AuditEvent,
@@ -295,6 +295,19 @@ async def test_what_people_write_is_sealed_read_back_and_survives_rotation(
         assert out == ""
         assert said in err
         assert "SEALED-" not in err
+    # And the bot refuses to start with them, naming the key and the columns.
+    for keys, said in (
+        (KEY_A, f"ENCRYPTION_KEYS lacks key {b}, which case_updates.text, check_ins.note"),
+        (None, "ENCRYPTION_KEYS is not set, but case_updates.text"),
+    ):
+        app = create_app(make_settings(fake_api, database_url, encryption_keys=keys))
+        try:
+            with pytest.raises(EncryptionError) as refused:
+                await app.prepare_database()
+        finally:
+            await app.close()
+        assert said in str(refused.value)
+        assert "SEALED-" not in str(refused.value)
 
 
 async def _thread(bot: RunningBot) -> int:

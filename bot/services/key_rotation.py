@@ -17,21 +17,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, Text, cast, select, type_coerce, update
+from sqlalchemy import Column, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.services import audit
 from bot.services.errors import RuleViolation
 from storage.encrypted import (
     EncryptedJSON,
-    EncryptedText,
     Keyring,
     UnreadableValue,
     key_of,
     keyring_of,
     open_text,
 )
-from storage.models import Base
+from storage.key_check import encrypted_columns, stored_text
 
 BATCH = 500
 
@@ -49,23 +48,6 @@ class Rotated:
     @property
     def changed(self) -> int:
         return sum(self.resealed.values()) + sum(self.sealed_plain.values())
-
-
-def encrypted_columns() -> list[tuple[Table, Column[Any]]]:
-    """Every column that holds sealed values, found from the model itself."""
-    return [
-        (table, column)
-        for table in Base.metadata.sorted_tables
-        for column in table.columns
-        if isinstance(column.type, EncryptedText | EncryptedJSON)
-    ]
-
-
-def _raw(column: Column[Any]) -> ColumnElement[str]:
-    # The stored text itself: JSON compared as text (PostgreSQL's json has no equality).
-    if isinstance(column.type, EncryptedJSON):
-        return cast(column, Text)
-    return type_coerce(column, Text())
 
 
 def _plaintext(column: Column[Any], stored: str, keyring: Keyring, where: str) -> tuple[Any, bool]:
@@ -90,7 +72,7 @@ async def _rotate_column(
 ) -> None:
     (pk,) = table.primary_key.columns
     name = f"{table.name}.{column.name}"
-    raw = _raw(column)
+    raw = stored_text(column)
     last: Any = None
     while True:
         query = select(pk, raw).where(column.is_not(None)).order_by(pk).limit(BATCH)
