@@ -3,6 +3,10 @@
 Nothing from a Telegram profile (names, username, photo) is ever written. A returnee has no name
 here at all: staff know them by their case code. Staff and counsellor display names are typed in
 by an admin.
+
+Columns typed `EncryptedText` / `EncryptedJSON` hold what people wrote; with ENCRYPTION_KEYS set
+they are sealed at rest (storage/encrypted.py). Never compare, order or search them in SQL by
+content: only "" / {} / NULL stay plain, so "holds something" tests work and nothing else does.
 """
 
 from __future__ import annotations
