@@ -1,8 +1,8 @@
 """`python -m bot admin ...`: offices, staff, counsellors, cases, budgets, money, invites,
 the programme's statistics, and data protection (the outbound switch, a case's export).
 
-Every command runs in one transaction: on any error nothing is written, one line goes to stderr,
-and the exit code is 2.
+Every command runs in one transaction (except rotate-key, which commits batch by batch): on any
+error nothing is written, one line goes to stderr, and the exit code is 2.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bot.services import (
     erasure,
     export,
     invites,
+    key_rotation,
     ledger,
     lifecycle,
     offices,
@@ -40,7 +41,8 @@ from bot.services import (
 from bot.services.clock import utcnow
 from bot.services.errors import RuleViolation
 from storage.db import create_engine, create_sessionmaker
-from storage.fsm_keys import erase_redis_chat_at
+from storage.encrypted import EncryptionError
+from storage.fsm_keys import erase_redis_chat_at, reseal_redis
 from storage.migrate import upgrade_to_head
 from storage.models import CaseStatus, KnowledgeMode, PaidAs, Person, Role
 
@@ -510,6 +512,34 @@ async def _export(session: AsyncSession, a: argparse.Namespace, _: Settings) -> 
     return [f"case {exported.case.code} exported to {a.out}"]
 
 
+async def _rotate_key(session: AsyncSession, _a: argparse.Namespace, s: Settings) -> list[str]:
+    """Commits batch by batch (the only command that does): the bot goes on meanwhile. With
+    Redis, the bot's dialog state there is re-sealed too."""
+    done = await key_rotation.rotate(session)
+    keyring = s.keyring()
+    if s.redis_url and s.bot_token is not None and keyring is not None:
+        bot_id = int(s.token.split(":", 1)[0])
+        resealed, plain, changed = await reseal_redis(s.redis_url, bot_id, keyring)
+        if resealed:
+            done.resealed["redis dialog state"] = resealed
+        if plain:
+            done.sealed_plain["redis dialog state"] = plain
+        done.changed_meanwhile += changed
+    lines = [f"{name}: {count} re-encrypted" for name, count in sorted(done.resealed.items())]
+    lines += [
+        f"{name}: {count} encrypted (were plain)"
+        for name, count in sorted(done.sealed_plain.items())
+    ]
+    if done.changed_meanwhile:
+        lines.append(
+            f"{done.changed_meanwhile} rows were written by the bot meanwhile: run rotate-key "
+            "again once every bot process has the new key first in ENCRYPTION_KEYS"
+        )
+    else:
+        lines.append(f"every encrypted value is under key {done.key_id}; older keys may go")
+    return lines
+
+
 def _write_private(path: Path, content: bytes) -> None:
     """A file only its owner can read: it holds what a person said."""
     try:
@@ -744,6 +774,10 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     groups.add_parser(
         "resume-outbound", help="send to private chats again: what waited goes, in order"
     ).set_defaults(handler=_resume_outbound)
+    groups.add_parser(
+        "rotate-key",
+        help="re-encrypt what people wrote with the first key of ENCRYPTION_KEYS, in batches",
+    ).set_defaults(handler=_rotate_key)
     p = groups.add_parser("export", help="everything held about one case's returnee, as JSON")
     p.add_argument("--case", required=True)
     p.add_argument("--out", type=Path, help="write to this file (mode 0600) instead of stdout")
@@ -751,13 +785,13 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
 
 
 async def run_admin(settings: Settings, args: argparse.Namespace) -> int:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, keyring=settings.keyring())
     try:
         await upgrade_to_head(engine)
         async with create_sessionmaker(engine)() as session:
             try:
                 lines = await args.handler(session, args, settings)
-            except (RuleViolation, ConfigError) as error:
+            except (RuleViolation, ConfigError, EncryptionError) as error:
                 await session.rollback()
                 print(f"error: {error}", file=sys.stderr)
                 return 2

@@ -45,7 +45,9 @@ from bot.telegram.sent_messages import RememberPrivateMessages
 from dialogs import dialogs_router
 from dialogs.protection import ProtectedWindows
 from storage.db import create_engine, create_sessionmaker
+from storage.encrypted import dialog_codec, keyring_of
 from storage.fsm import SqlStorage, forget_chat
+from storage.key_check import check_keys
 from storage.migrate import upgrade_to_head
 
 # Only what the bot handles; never business connections, whose chats belong to third parties.
@@ -81,6 +83,8 @@ class App:
             lock.acquire()
             self.process_lock = lock
         await upgrade_to_head(self.engine)
+        # A missing or wrong ENCRYPTION_KEYS stops the start here, not at every read.
+        await check_keys(self.engine, keyring_of(self.engine))
 
     async def prepare_telegram(self) -> None:
         await register_default_commands(self.bot, self.i18n)
@@ -102,11 +106,15 @@ def _fsm_storage(
         # with_destiny keeps aiogram-dialog's stacks apart from plain FSM state. Dialog state
         # untouched for DIALOG_TTL_DAYS expires (in the database, the retention purge does it).
         kept = timedelta(days=settings.dialog_ttl_days)
+        # Sealed like the database's dialog state when ENCRYPTION_KEYS is set.
+        dumps, loads = dialog_codec(settings.keyring())
         storage = RedisStorage.from_url(
             settings.redis_url,
             key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True),
             state_ttl=kept,
             data_ttl=kept,
+            json_dumps=dumps,
+            json_loads=loads,
         )
         return storage, storage.create_isolation()
     return SqlStorage(sessionmaker), SimpleEventIsolation()
@@ -137,6 +145,7 @@ def create_app(settings: Settings) -> App:
         settings.database_url,
         settings.update_concurrency,
         busy_timeout_seconds=settings.database_busy_timeout_seconds,
+        keyring=settings.keyring(),
     )
     sessionmaker = create_sessionmaker(engine)
     i18n = create_i18n(settings.default_locale)

@@ -14,6 +14,7 @@ from bot.knowledge.content import ContentError
 from bot.leadership import AnotherProcessRuns
 from bot.log_format import TEXT_FORMAT, use_format
 from bot.log_privacy import protect_handlers
+from storage.encrypted import EncryptionError
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.admin_cli import run_admin
 
             return asyncio.run(run_admin(settings, args))
-    except ConfigError as error:
+    except (ConfigError, EncryptionError) as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     except ContentError as error:

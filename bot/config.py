@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.paths import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from storage.encrypted import Keyring
 
 # Telegram bot tokens look like "123456789:AA..." (numeric bot id, colon, secret part).
 _TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
@@ -86,6 +89,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # "json": every log line one JSON object (time, level, logger, message).
     log_format: Literal["text", "json"] = "text"
+    # Encryption at rest of what people wrote (storage/encrypted.py): comma-separated keys,
+    # newest first; the first encrypts, all decrypt. Unset: stored plain.
+    encryption_keys: SecretStr | None = None
 
     @field_validator("bot_token")
     @classmethod
@@ -94,6 +100,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 "BOT_TOKEN is malformed: expected <digits>:<secret> as given by BotFather"
             )
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _encryption_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        from storage.encrypted import EncryptionError, Keyring
+
+        if value is not None:
+            try:
+                Keyring.from_setting(value.get_secret_value())
+            except EncryptionError as error:
+                raise ValueError(f"ENCRYPTION_KEYS: {error}") from None
         return value
 
     @field_validator("telegram_api_base")
@@ -143,7 +161,21 @@ class Settings(BaseSettings):
             secret.get_secret_value()
             for secret in (self.bot_token, self.webhook_secret, self.metrics_token)
             if secret is not None
+        ] + [
+            key.strip()
+            for key in (
+                self.encryption_keys.get_secret_value().split(",") if self.encryption_keys else []
+            )
+            if key.strip()
         ]
+
+    def keyring(self) -> Keyring | None:
+        """The keys that seal what people wrote; None: stored plain."""
+        from storage.encrypted import Keyring
+
+        if self.encryption_keys is None:
+            return None
+        return Keyring.from_setting(self.encryption_keys.get_secret_value())
 
     def require_webhook(self) -> tuple[str, str]:
         if self.webhook_url is None:

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.encrypted import Keyring, use_keyring
+
 
 def private_sqlite_file(database: str) -> None:
     """Its folder 0700 when created here, the file itself 0600: only the bot's user reads them.
@@ -27,12 +29,23 @@ def private_sqlite_file(database: str) -> None:
 
 
 def create_engine(
-    database_url: str, concurrency: int = 8, *, busy_timeout_seconds: float = 30.0
+    database_url: str,
+    concurrency: int = 8,
+    *,
+    busy_timeout_seconds: float = 30.0,
+    keyring: Keyring | None = None,
 ) -> AsyncEngine:
     """An engine whose pool holds enough connections for `concurrency` updates at once.
 
-    Statement parameters are hidden from its errors: they hold what people wrote.
+    Statement parameters are hidden from its errors: they hold what people wrote. With a
+    `keyring`, what people wrote is sealed on its way in (storage/encrypted.py).
     """
+    engine = _create_engine(database_url, concurrency, busy_timeout_seconds)
+    use_keyring(engine, keyring)
+    return engine
+
+
+def _create_engine(database_url: str, concurrency: int, busy_timeout_seconds: float) -> AsyncEngine:
     url = make_url(database_url)
     pool = {"pool_size": 2 * concurrency, "max_overflow": concurrency}
     if url.get_backend_name() == "sqlite":

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from storage.encrypted import Keyring, key_of, open_text
+
 PREFIX = "fsm"
 SEPARATOR = ":"
 
@@ -56,3 +58,41 @@ async def erase_redis_chat_at(url: str, chat_id: int) -> int:
         return await erase_redis_chat(client, chat_id)
     finally:
         await client.aclose()
+
+
+# Set a key to a new value, keeping its expiry, only if it still holds the value read.
+_SWAP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""
+
+
+async def reseal_redis(url: str, bot_id: int, keyring: Keyring) -> tuple[int, int, int]:
+    """The bot's dialog state in Redis sealed with the newest key (key rotation): how many
+    values were re-sealed from an older key, sealed from plain, and changed meanwhile."""
+    resealed = plain = changed = 0
+    client = Redis.from_url(url, decode_responses=True)
+    try:
+        swap = client.register_script(_SWAP)
+        async for name in client.scan_iter(match=f"{PREFIX}{SEPARATOR}{bot_id}{SEPARATOR}*"):
+            if not str(name).endswith(f"{SEPARATOR}data"):
+                continue  # states are names of dialog steps, locks hold nothing
+            value = await client.get(name)
+            if value is None:
+                continue
+            stored = value.decode() if isinstance(value, bytes) else str(value)
+            if key_of(stored) == keyring.current_id:
+                continue
+            opened = open_text(keyring, stored, "redis dialog state")
+            if not await swap(keys=[name], args=[stored, keyring.seal(opened)]):
+                changed += 1
+            elif key_of(stored) is None:
+                plain += 1
+            else:
+                resealed += 1
+    finally:
+        await client.aclose()
+    return resealed, plain, changed

@@ -3,6 +3,10 @@
 Nothing from a Telegram profile (names, username, photo) is ever written. A returnee has no name
 here at all: staff know them by their case code. Staff and counsellor display names are typed in
 by an admin.
+
+Columns typed `EncryptedText` / `EncryptedJSON` hold what people wrote; with ENCRYPTION_KEYS set
+they are sealed at rest (storage/encrypted.py). Never compare, order or search them in SQL by
+content: only "" / {} / NULL stay plain, so "holds something" tests work and nothing else does.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.encrypted import EncryptedJSON, EncryptedText
 
 
 class Base(DeclarativeBase):
@@ -356,7 +362,9 @@ class OutboxItem(Base):
     destination: Mapped[Destination] = mapped_column(_string_enum(Destination, 16))
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     kind: Mapped[OutboxKind] = mapped_column(_string_enum(OutboxKind, 32))
-    payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    payload: Mapped[dict[str, object]] = mapped_column(
+        EncryptedJSON("outbox.payload"), default=dict
+    )
     direction: Mapped[Direction] = mapped_column(_enum(Direction, "outbox_direction"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     source_chat_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -407,7 +415,7 @@ class FsmRecord(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     state: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, object]] = mapped_column(EncryptedJSON("fsm_records.data"), default=dict)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -536,7 +544,7 @@ class Receipt(Base):
     category: Mapped[str] = mapped_column(String(32))
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     currency: Mapped[str] = mapped_column(String(3))
-    description: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(EncryptedText("receipts.description"))
     status: Mapped[ReceiptStatus] = mapped_column(
         _string_enum(ReceiptStatus, 16), default=ReceiptStatus.SUBMITTED
     )
@@ -548,8 +556,8 @@ class Receipt(Base):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rejection_reason: Mapped[str | None] = mapped_column(String(32))
-    rejection_note: Mapped[str | None] = mapped_column(Text)
-    question: Mapped[str | None] = mapped_column(Text)
+    rejection_note: Mapped[str | None] = mapped_column(EncryptedText("receipts.rejection_note"))
+    question: Mapped[str | None] = mapped_column(EncryptedText("receipts.question"))
     payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"))
     card_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     card_message_id: Mapped[int | None] = mapped_column(Integer)
@@ -586,7 +594,7 @@ class LedgerLine(Base):
     from_category: Mapped[str | None] = mapped_column(String(32))
     # An adjustment may be negative; a deduction or reallocation is positive.
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(EncryptedText("ledger_lines.reason"), default="")
     status: Mapped[LineStatus] = mapped_column(
         _string_enum(LineStatus, 16), default=LineStatus.DONE
     )
@@ -636,7 +644,7 @@ class CheckIn(Base):
     activity: Mapped[str | None] = mapped_column(String(16))
     money: Mapped[str | None] = mapped_column(String(16))
     contact: Mapped[str | None] = mapped_column(String(16))
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(EncryptedText("check_ins.note"))
 
 
 class CheckInAlert(Base):
@@ -686,7 +694,7 @@ class CaseUpdate(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     kind: Mapped[UpdateKind] = mapped_column(_string_enum(UpdateKind, 8))
     status: Mapped[str | None] = mapped_column(String(32))  # a key of updates.STATUSES
-    text: Mapped[str | None] = mapped_column(Text)  # the note, or the plan
+    text: Mapped[str | None] = mapped_column(EncryptedText("case_updates.text"))  # note or plan
     author_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -9,6 +9,7 @@ office's response times. Rows of other cases never enter it: every query is by t
 
 As JSON: dates and moments in ISO 8601 (UTC), amounts as strings (Decimal, exact), keys sorted,
 rows in the order they were made. The export itself is audited (`case.exported`, ids only).
+Encrypted columns are opened with ENCRYPTION_KEYS: the export is the person's copy, in the clear.
 """
 
 from __future__ import annotations
