@@ -486,6 +486,13 @@ async def _invite_counsellor(
     return await _link(issued, s)
 
 
+async def _invite_revoke(session: AsyncSession, a: argparse.Namespace, _s: Settings) -> list[str]:
+    if not (a.all or a.case or a.office):
+        raise RuleViolation("say which links: --case CODE, --office CODE or --all")
+    revoked = await invites.revoke_unused(session, utcnow(), case_code=a.case, office_code=a.office)
+    return [f"{revoked} unused invite links revoked; issue new ones to those who still need them"]
+
+
 async def _pause_outbound(session: AsyncSession, _a: argparse.Namespace, _s: Settings) -> list[str]:
     turned = await outbound.pause(session, utcnow())
     said = "paused" if turned.changed else "was paused already"
@@ -767,6 +774,11 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=_invite_counsellor)
     for parser in (*invite.choices.values(),):
         parser.add_argument("--days", type=int, help="days until the link expires (default 14)")
+    p = invite.add_parser("revoke", help="expire unused links at once (links that may have leaked)")
+    p.add_argument("--case", help="the links of one case")
+    p.add_argument("--office", help="the links of one office")
+    p.add_argument("--all", action="store_true", help="every unused link")
+    p.set_defaults(handler=_invite_revoke)
 
     groups.add_parser(
         "pause-outbound", help="the kill switch: send nothing to private chats until resumed"

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.cli import main
+from bot.services import invites
 from bot.services.invites import hash_token
 from storage.db import create_engine, create_sessionmaker
 from storage.models import AuditEvent, Case, Invite, Office, Payout, Person, Role
@@ -404,3 +405,54 @@ def test_a_programme_manager_is_registered_with_the_language_the_bot_writes_to_t
         return manager.language
 
     assert asyncio.run(language()) == "fr"
+
+
+def test_invite_revoke_expires_unused_links_of_a_case_then_all(cli, database_url):
+    assert cli(*OFFICE)[0] == 0
+    assert (
+        cli("admin", "case", "add", "--office", "RO", "--code", "RO-0007", "--language", "ro")[0]
+        == 0
+    )
+    tokens = {}
+    for name, argv in (
+        ("returnee", ("returnee", "--case", "RO-0007")),
+        ("staff", ("staff", "--office", "RO", "--name", "Ana")),
+    ):
+        code, out, _ = cli("admin", "invite", *argv)
+        assert code == 0
+        tokens[name] = out.splitlines()[0].split("start=")[1]
+
+    code, _, err = cli("admin", "invite", "revoke")
+    assert code == 2
+    assert "--case CODE, --office CODE or --all" in err
+    code, out, _ = cli("admin", "invite", "revoke", "--case", "RO-0007")
+    assert (code, out.strip().split(" ")[0]) == (0, "1")
+
+    async def outcomes() -> dict[str, invites.Outcome]:
+        engine = create_engine(database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                found = {
+                    name: (
+                        await invites.redeem(session, token=token, telegram_user_id=900 + n)
+                    ).outcome
+                    for n, (name, token) in enumerate(tokens.items())
+                }
+                await session.rollback()  # only looking
+                revoked = await session.scalar(
+                    select(func.count())
+                    .select_from(AuditEvent)
+                    .where(AuditEvent.action == "invite.revoked")
+                )
+                return found | {"audited": revoked}
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(outcomes()) == {
+        "returnee": invites.Outcome.EXPIRED,
+        "staff": invites.Outcome.JOINED,
+        "audited": 1,
+    }
+    code, out, _ = cli("admin", "invite", "revoke", "--all")
+    assert (code, out.strip().split(" ")[0]) == (0, "1")
+    assert asyncio.run(outcomes())["staff"] is invites.Outcome.EXPIRED

@@ -68,6 +68,30 @@ async def invite_returnee(session: AsyncSession, *, case_code: str, ttl_days: in
     )
 
 
+async def revoke_unused(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    case_code: str | None = None,
+    office_code: str | None = None,
+) -> int:
+    """Expires every unused invite (of one case, or one office, or all): for links that may
+    have been read by someone else. Returns how many; audited once, by ids."""
+    statement = update(Invite).where(Invite.used_at.is_(None), Invite.expires_at > now)
+    case_id = office_id = None
+    if case_code is not None:
+        case_id = (await get_case(session, case_code)).id
+        statement = statement.where(Invite.case_id == case_id)
+    if office_code is not None:
+        office_id = (await get_office(session, office_code)).id
+        statement = statement.where(Invite.office_id == office_id)
+    revoked = await session.execute(
+        statement.values(expires_at=now).execution_options(synchronize_session=False)
+    )
+    audit.record(session, "invite.revoked", case_id=case_id, office_id=office_id)
+    return int(revoked.rowcount or 0)  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
+
+
 async def invite_staff(
     session: AsyncSession, *, office_code: str, name: str, ttl_days: int
 ) -> IssuedInvite:
