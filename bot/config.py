@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     # "json": every log line one JSON object (time, level, logger, message).
     log_format: Literal["text", "json"] = "text"
+    # DEBUG shows the framework's own lines too; the privacy filter holds at every level.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("bot_token")
     @classmethod
@@ -92,6 +94,11 @@ class Settings(BaseSettings):
                 "BOT_TOKEN is malformed: expected <digits>:<secret> as given by BotFather"
             )
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("telegram_api_base")
     @classmethod
