@@ -792,16 +792,21 @@ async def test_no_marker_and_no_secret_in_any_log(fake_api, tmp_path, log_format
 
     # The admin's commands: what they print and log (export's file may hold the words).
     exported = tmp_path / "export.json"
-    for args in (
+    readers = (
         ["case", "list"],
         ["stats"],
         ["ledger", "--case", "RO-0007"],
         ["export", "--case", "RO-0007", "--out", str(exported)],
+    )
+    writers = (
         ["invite", "returnee", "--case", "RO-0007"],
         ["erase", "--case", "RO-0007", "--yes"],
         ["case", "list"],
-    ):
-        code, printed = await admin(hook_env, tmp_path, *args)
+    )
+    # The commands that only read run side by side: each is a Python process of its own.
+    answers = await asyncio.gather(*(admin(hook_env, tmp_path, *args) for args in readers))
+    answers += [await admin(hook_env, tmp_path, *args) for args in writers]
+    for args, (code, printed) in zip((*readers, *writers), answers, strict=True):
         assert code == 0, printed
         outputs[" ".join(args[:2])] = outputs.get(" ".join(args[:2]), "") + printed
     assert MARKERS["plan"] in exported.read_text(encoding="utf-8")  # the export has the words
