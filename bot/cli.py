@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         protect_handlers(settings.secrets())
         use_format(settings.log_format)
+        logging.getLogger().setLevel(settings.log_level)
         if args.command == "run":
             from bot.runner import run_polling
 

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     # Encryption at rest of what people wrote (storage/encrypted.py): comma-separated keys,
     # newest first; the first encrypts, all decrypt. Unset: stored plain.
     encryption_keys: SecretStr | None = None
+    # DEBUG shows the framework's own lines too; the privacy filter holds at every level.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("bot_token")
     @classmethod
@@ -113,6 +115,11 @@ class Settings(BaseSettings):
             except EncryptionError as error:
                 raise ValueError(f"ENCRYPTION_KEYS: {error}") from None
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("telegram_api_base")
     @classmethod

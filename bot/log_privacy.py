@@ -5,6 +5,11 @@ the bot token), pydantic quotes the input it could not read, SQLAlchemy the stat
 parameters (a returnee's text). The filter sits on every handler, so it holds whatever logger
 the record came from: the bot token and the webhook secret are replaced, and a traceback keeps
 its frames and exception types but not the exceptions' messages.
+
+Libraries also pass objects to be formatted into their lines: aiogram-dialog logs the chat at
+DEBUG (a person's names and username), others an exception as an argument ("Cannot answer
+callback: %s"). Such arguments are written as what they are, never as what they hold: an
+exception by its type, a Telegram object (any pydantic model) by its type and id.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-# A bot token anywhere, e.g. in a URL path "/bot123456:AA.../getUpdates".
-TOKEN_SHAPE = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{20,}")
+from pydantic import BaseModel
+
+# A bot token anywhere, e.g. in a URL path "/bot123456:AA.../getUpdates", URL-encoded too.
+TOKEN_SHAPE = re.compile(r"\d{3,20}(?::|%3A)[A-Za-z0-9_-]{20,}", re.IGNORECASE)
 HIDDEN = "[hidden]"
 
 
@@ -39,10 +47,32 @@ def traceback_without_messages(error: BaseException) -> str:
     return "\n\nwhich led to:\n\n".join(parts)
 
 
+def harmless(argument: object) -> object:
+    """An argument of a log line, as it may be written."""
+    if isinstance(argument, BaseException):
+        return f"{type(argument).__name__} (message withheld)"
+    if isinstance(argument, BaseModel):
+        identity = getattr(argument, "id", None)
+        shown = f" id={identity}" if isinstance(identity, int) else ""
+        return f"<{type(argument).__name__}{shown}>"
+    return argument
+
+
+def harmless_args(args: Any) -> Any:
+    if isinstance(args, Mapping):
+        return {key: harmless(value) for key, value in args.items()}
+    if isinstance(args, tuple):
+        return tuple(harmless(value) for value in args)
+    return harmless(args)
+
+
 class PrivacyFilter(logging.Filter):
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        given = {s for s in secrets if s}
+        # A token's secret part alone (after its id and colon) is as secret as the whole.
+        parts = {s.split(":", 1)[1] for s in given if TOKEN_SHAPE.fullmatch(s)}
+        self.secrets = sorted(given | parts, key=len, reverse=True)
 
     def clean(self, text: str) -> str:
         for secret in self.secrets:
@@ -50,6 +80,8 @@ class PrivacyFilter(logging.Filter):
         return TOKEN_SHAPE.sub(HIDDEN, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = harmless_args(record.args)
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a malformed record is still logged, as its template

@@ -92,9 +92,22 @@ async def start_ops_server(app: App, host: str, port: int) -> web.AppRunner:
 
 
 class QuietOpsAccessLogger(web_log.AccessLogger):
-    """aiohttp's access log, without the health checks and scrapes of the webhook server."""
+    """aiohttp's access log, without the health checks and scrapes of the webhook server, and
+    without what a caller chose to send: a path the server does not serve is not written (it
+    may be anything, a token or a name), nor the query, the referrer or the user agent."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         if request.path in (HEALTHZ, METRICS):
             return
-        super().log(request, response, time)
+        resource = getattr(request, "match_info", None)
+        route = getattr(resource, "route", None)
+        known = getattr(getattr(route, "resource", None), "canonical", None)
+        self.logger.info(
+            '%s "%s %s" %s %s %.3fs',
+            request.remote,
+            request.method if request.method.isalpha() else "?",
+            known or "(a path not served)",
+            response.status,
+            response.body_length,
+            time,
+        )

@@ -55,7 +55,8 @@ class Delivery:
             payload = payload_of(item)
         except MalformedOutboxItem as error:
             # Never sent half right: it fails at once, named in the log (field names only).
-            logger.error("%s; it fails", error)
+            # str(): its message is written on purpose (the log filter withholds an exception's).
+            logger.error("%s; it fails", str(error))
             item.status, item.attempts = OutboxStatus.FAILED, item.attempts + 1
             item.payload = {}  # it will never go: keep no content
             await session.commit()
