@@ -10,12 +10,16 @@ bench/faults.py runs the same with a two-minute outage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -201,23 +205,140 @@ async def run_with_a_database_outage(
     return run
 
 
-async def test_postgresql_gone_for_a_while_loses_and_repeats_nothing(postgres_url, tmp_path):
+class RedisServer:
+    """A redis-server of the test's own, without persistence: killed, it forgets everything,
+    as a Redis restarted without a snapshot does."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            "redis-server",
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.folder),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 20
+        try:
+            while True:
+                try:
+                    await client.ping()
+                    return
+                except Exception:  # noqa: BLE001 - not listening yet
+                    assert time.monotonic() < deadline, "redis-server did not start"
+                    await asyncio.sleep(0.1)
+        finally:
+            await client.aclose()
+
+    async def kill(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+async def run_with_a_redis_outage(
+    api: FakeBotApi, folder: Path, *, seconds: float, per_side: int
+) -> OutageRun:
+    """A polling bot on SQLite with its dialog state in a Redis of its own; Redis is killed for
+    `seconds` while `per_side` messages go each way, then started again (empty)."""
+    database_url = f"sqlite+aiosqlite:///{folder / 'data' / 'homeward.db'}"
+    await office_with_returnees(database_url)
+    redis = RedisServer(folder)
+    await redis.start()
+    ops_port = free_port()
+    env = bot_env(api, database_url, METRICS_PORT=str(ops_port), SWEEP_SECONDS="5")
+    env["REDIS_URL"] = redis.url
+    run = OutageRun()
+    bot = Output(await start_bot("run", env, folder))
+    try:
+        await api.wait_for(lambda c: c.method == "getUpdates", timeout=60)
+        users = [TelegramUser(api, user_id) for user_id in RETURNEES]
+        before = [f"before from returnee {n:04}" for n in range(len(users))]
+        for user, word in zip(users, before, strict=True):
+            await api.push_update("message", user.message(word))
+        await all_arrived(api, before, timeout=60)
+        run.sent += before
+        thread_of = await topics(database_url)
+        await drained(database_url, timeout=60)
+
+        mark = len(api.calls)
+        await redis.kill()
+        during = asyncio.create_task(traffic_during(api, thread_of, seconds, per_side, "outage"))
+        await bot.wait_for("Redis does not answer", timeout=30)
+        run.health_during = await health(ops_port)
+        run.sent += await during
+        await redis.start()
+        restarted = time.monotonic()
+        run.sent += await traffic_during(api, thread_of, 2, 2, "after")
+        await all_arrived(api, run.sent, timeout=max(90.0, seconds))
+        run.recovery_seconds = time.monotonic() - restarted
+        await asyncio.sleep(2)  # room for a duplicate, if there were one
+        run.lost = [word for word in run.sent if shown(api, word) == 0]
+        run.duplicated = [word for word in run.sent if shown(api, word) > 1]
+        run.repeated = repeated_sends(api, mark)
+        run.health_after = await health(ops_port)
+        run.outbox = await drained(database_url, timeout=30)
+    finally:
+        run.output = await bot.stop()
+        run.returncode = bot.process.returncode
+        await redis.kill()
+    return run
+
+
+@contextlib.asynccontextmanager
+async def telegram() -> AsyncIterator[FakeBotApi]:
     api = FakeBotApi()
     await api.start()
     try:
-        run = await run_with_a_database_outage(api, postgres_url, tmp_path, seconds=15, per_side=6)
+        yield api
     finally:
         await api.stop()
+
+
+def assert_survived(run: OutageRun, api: FakeBotApi) -> None:
     assert run.returncode == 0, run.output
     assert run.lost == [], run.lost
     assert run.duplicated == [], run.duplicated
     assert run.repeated == [], run.repeated
     assert set(run.outbox) == {"sent"}, run.outbox
-    assert run.health_during["http"] == 503
-    assert run.health_during["status"] == "unavailable"
     assert run.health_after == {**run.health_after, "http": 200, "status": "ok"}
     assert "will be tried again" in run.output
     assert "Traceback" not in run.output
     assert "from returnee" not in run.output
     assert "from staff" not in run.output
     assert not api.violations
+
+
+async def test_postgresql_gone_for_a_while_loses_and_repeats_nothing(postgres_url, tmp_path):
+    async with telegram() as api:
+        run = await run_with_a_database_outage(api, postgres_url, tmp_path, seconds=15, per_side=6)
+    assert_survived(run, api)
+    assert run.health_during["http"] == 503
+    assert run.health_during["status"] == "unavailable"
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server here")
+async def test_redis_gone_for_a_while_degrades_and_loses_nothing(tmp_path):
+    async with telegram() as api:
+        run = await run_with_a_redis_outage(api, tmp_path, seconds=15, per_side=6)
+    assert_survived(run, api)
+    assert run.health_during["http"] == 503
+    assert run.health_during["status"] == "degraded"
+    assert run.health_during["database"] == "ok"
+    # Once per outage, not once per update or per retry.
+    assert run.output.count("Redis does not answer") == 1, run.output
+    assert run.output.count("Redis answers again") == 1, run.output
