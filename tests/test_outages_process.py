@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.telegram_user import TelegramUser
 from tests.test_inbox import GROUP
-from tests.test_intake_process import Output
+from tests.test_intake_process import Output, write_lock
+from tests.test_intake_process import stalled_world as stalled_world  # the fixture
 from tests.test_process import bot_env, free_port, start_bot
 from tests.test_several_processes import RETURNEES, office_with_returnees
 
@@ -201,6 +203,8 @@ async def run_with_a_database_outage(
     finally:
         run.output = await bot.stop()
         run.returncode = bot.process.returncode
+        if sys.exc_info()[0] is not None:
+            print(run.output)  # what the bot said, beside the failure
         await proxy.stop()
     return run
 
@@ -295,6 +299,8 @@ async def run_with_a_redis_outage(
     finally:
         run.output = await bot.stop()
         run.returncode = bot.process.returncode
+        if sys.exc_info()[0] is not None:
+            print(run.output)  # what the bot said, beside the failure
         await redis.kill()
     return run
 
@@ -342,3 +348,36 @@ async def test_redis_gone_for_a_while_degrades_and_loses_nothing(tmp_path):
     # Once per outage, not once per update or per retry.
     assert run.output.count("Redis does not answer") == 1, run.output
     assert run.output.count("Redis answers again") == 1, run.output
+
+
+async def test_a_send_whose_record_meets_a_locked_database_is_not_sent_again(
+    fake_api, tmp_path, stalled_world
+):
+    """Telegram took a copy, then the outbox could not record it (SQLite locked beyond its busy
+    timeout): it is recorded once the lock is gone, not sent a second time."""
+    url, database = stalled_world
+    env = bot_env(fake_api, url, DATABASE_BUSY_TIMEOUT_SECONDS="1")
+    maria = TelegramUser(fake_api, 501)
+    bot = Output(await start_bot("run", env, tmp_path))
+    try:
+        await fake_api.push_update("message", maria.message("first of all"))
+        await all_arrived(fake_api, ["first of all"], timeout=30)
+        await drained(url, timeout=30)
+        fake_api.pause("copyMessage")
+        await fake_api.push_update("message", maria.message("copied under a lock"))
+        deadline = time.monotonic() + 30
+        while fake_api.held == 0:
+            assert time.monotonic() < deadline, "the copy never left"
+            await asyncio.sleep(0.05)
+        with write_lock(database):
+            fake_api.resume()  # Telegram takes the copy; recording it waits for the lock
+            await bot.wait_for(": OperationalError", timeout=30)
+            await asyncio.sleep(2)  # several tries meet the lock
+        assert await drained(url, timeout=30) == {"sent": 3}
+        await asyncio.sleep(2)  # room for a second copy, if there were one
+    finally:
+        output = await bot.stop()
+    assert bot.process.returncode == 0, output
+    assert "its record waits for the database" in output
+    assert shown(fake_api, "copied under a lock") == 1
+    assert "copied under a lock" not in output
