@@ -381,3 +381,15 @@ async def test_a_send_whose_record_meets_a_locked_database_is_not_sent_again(
     assert "its record waits for the database" in output
     assert shown(fake_api, "copied under a lock") == 1
     assert "copied under a lock" not in output
+
+
+def test_redis_away_is_waited_for_and_its_other_errors_are_not():
+    from redis import exceptions
+
+    from bot.failures import is_transient
+
+    # redis-py's own classes, which the builtin ConnectionError and TimeoutError do not cover.
+    assert is_transient(exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6390."))
+    assert is_transient(exceptions.BusyLoadingError("Redis is loading the dataset in memory"))
+    assert is_transient(exceptions.TimeoutError("Timeout reading from socket"))
+    assert not is_transient(exceptions.ResponseError("WRONGTYPE Operation against a key"))
