@@ -24,6 +24,7 @@ from bot.handlers import build_router
 from bot.handlers.group_hygiene import GroupHygiene
 from bot.handlers.unknown import build_fallback_router
 from bot.i18n import create_i18n
+from bot.intake.redis_outage import RedisOutage
 from bot.knowledge.base import KnowledgeBase
 from bot.languages import SHIPPED_LANGUAGES
 from bot.leadership import Leadership, LeaderWork, SingleProcessLock, sqlite_database
@@ -158,6 +159,8 @@ def create_app(settings: Settings) -> App:
         KNOWLEDGE_DIR, SHIPPED_LANGUAGES, sheets=OFFICE_SHEETS_DIR
     )
     dispatcher["sessionmaker"] = sessionmaker
+    if settings.redis_url:
+        dispatcher["redis_outage"] = RedisOutage()  # the intake says so once per outage
     dispatcher["invite_guard"] = InviteGuard(
         settings.invite_attempts, settings.invite_attempts_window_seconds
     )

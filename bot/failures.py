@@ -41,12 +41,23 @@ _TRANSIENT_WORDS = (
 )
 
 
+def is_redis_failure(error: BaseException) -> bool:
+    """Redis (dialog state, when REDIS_URL is set) refused, dropped or timed out a connection.
+    redis-py's errors are its own classes, not the builtin ConnectionError and TimeoutError."""
+    from redis import exceptions
+
+    return isinstance(error, exceptions.ConnectionError | exceptions.TimeoutError)
+
+
 def is_transient(error: BaseException) -> bool:
     """A failure that says nothing about the update itself: the database was locked, read-only,
-    restarting or out of connections. Such an update is tried again, never counted as handled."""
+    restarting or out of connections, or Redis did not answer. Such an update is tried again,
+    never counted as handled."""
     # Imported here so that importing this module stays cheap for the command line.
     from sqlalchemy import exc
 
+    if is_redis_failure(error):
+        return True
     if isinstance(error, exc.DBAPIError):
         if error.connection_invalidated or isinstance(error, exc.InterfaceError):
             return True

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.failures import describe_failure, is_transient
 from bot.services import chat_clearing, checkins, digests, receipts, retention
 from bot.services.clock import utcnow
 from bot.services.unit_of_work import Wakeable
@@ -79,8 +80,15 @@ class Sweeps:
             # stop() shuts the scheduler down, which cancels this job; the sweep itself is
             # shielded and stop() waits for it. Nothing failed.
             return
-        except Exception:  # the next run tries again; the rows are still due
-            logger.exception("scheduled sweep failed")
+        except Exception as error:  # the next run tries again; the rows are still due
+            if is_transient(error):
+                # The database is away for now (logged by the intake and the sender too): no
+                # traceback for what is not a bug.
+                logger.warning(
+                    "scheduled sweep waits for the database: %s", describe_failure(error)
+                )
+            else:
+                logger.exception("scheduled sweep failed")
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Everything due at `now`: check-ins to ask, reminders, missed check-ins, payouts

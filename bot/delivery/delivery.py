@@ -4,6 +4,8 @@ emptied; the audit line)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from datetime import datetime
@@ -18,6 +20,7 @@ from bot.delivery.outages import GroupOutages
 from bot.delivery.policy import DeliveryPolicy
 from bot.delivery.renderers import Renderers, Sent
 from bot.delivery.topics import Topics
+from bot.failures import describe_failure, is_transient
 from bot.metrics import ErrorPlace, Metrics
 from bot.services import audit, relay
 from bot.services.clock import as_utc, utcnow
@@ -25,6 +28,10 @@ from bot.services.outbox import EditFollowsPayload, MalformedOutboxItem, payload
 from storage.models import Case, Destination, Direction, OutboxItem, OutboxStatus, Relay
 
 logger = logging.getLogger(__name__)
+
+# Waits between tries to record a send Telegram took (doubling), while the database is away.
+RECORD_FIRST_WAIT = 0.5
+RECORD_LONGEST_WAIT = 10.0
 
 
 class Delivery:
@@ -79,10 +86,9 @@ class Delivery:
             self.metrics.error(ErrorPlace.DELIVERY, error)
             await self.policy.failed(session, item, case, chat_id, error)
             return
-        self._record(session, sent, case, chat_id, now)
+        await self._keep_record(session, sent, case, chat_id, now)
         if case is not None:
             self.served_at[case.id] = time.monotonic()
-        await session.commit()
         for done in {part.id: part for part, _, _ in sent}.values():
             self.metrics.sent(done.destination, (now - as_utc(done.created_at)).total_seconds())
         ended_outage = chat_id in self.outages and await self.outages.works(
@@ -104,6 +110,52 @@ class Delivery:
             await relay.follow_edit(session, case, item)
             item.status, item.sent_at, item.payload = OutboxStatus.SENT, utcnow(), {}
         await session.commit()
+
+    async def _keep_record(
+        self,
+        session: AsyncSession,
+        sent: list[Sent],
+        case: Case | None,
+        chat_id: int,
+        now: datetime,
+    ) -> None:
+        """Telegram took it: the outbox must say so, or the item goes a second time. A database
+        away for now (SQLite locked past its busy timeout, PostgreSQL restarting) is waited for
+        and the record written then; a stop of the sender cancels the wait (the item is then
+        sent once more after the restart, which nothing can rule out)."""
+        items = list({part.id: part for part, _, _ in sent}.values())
+        case_id = case.id if case is not None else None
+        first_id = items[0].id if items else None
+        wait = 0.0
+        while True:
+            try:
+                if wait:
+                    await asyncio.sleep(wait)
+                    # The rollback expired what this session had read: read it again.
+                    for item in items:
+                        await session.refresh(item)
+                    if case_id is not None:
+                        await session.execute(
+                            select(Case)
+                            .where(Case.id == case_id)
+                            .options(joinedload(Case.office))
+                            .execution_options(populate_existing=True)
+                        )
+                self._record(session, sent, case, chat_id, now)
+                await session.commit()
+                return
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                if not wait:
+                    logger.warning(
+                        "outbox item %s went to Telegram; its record waits for the database: %s",
+                        first_id,
+                        describe_failure(error),
+                    )
+                with contextlib.suppress(Exception):
+                    await session.rollback()
+                wait = min(wait * 2, RECORD_LONGEST_WAIT) if wait else RECORD_FIRST_WAIT
 
     @staticmethod
     def _record(
