@@ -441,6 +441,7 @@ async def test_the_retention_purge_empties_sealed_rows(database_url):
             await session.commit()
         assert purged.counts() == {
             "cases": 2,
+            "endings_dated": 0,
             "relays": 2,
             "receipts": 4,
             "receipt_files": 2,
