@@ -1,7 +1,7 @@
 """Benchmark: mixed traffic at a steady rate for minutes, against one real Homeward process.
 
     python -m bench.load --database sqlite|postgresql [--rate 200] [--seconds 300]
-                         [--offices 100] [--drain 120]
+                         [--offices 100] [--drain 120] [--profile FILE]
 
 Homeward runs as in production, as its own process (`python -m bot webhook`, as bench/processes.py
 starts it) with production's sending limits (30 messages a second overall, 20 a minute per group,
@@ -48,6 +48,7 @@ import asyncio
 import itertools
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter, defaultdict, deque
@@ -596,7 +597,17 @@ async def scenario(args: argparse.Namespace, folder: str) -> dict[str, Any]:
             SWEEP_SECONDS="2",  # the check-ins are asked before the load; production: 300
         )
         env["BOT_TOKEN"] = TOKEN
-        output = Output(await start_bot("webhook", env, Path(folder)))
+        if args.profile:
+            # The bot under pyinstrument (pip install pyinstrument): a text report at the end.
+            output = Output(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "pyinstrument", "-r", "text", "-o", args.profile,
+                    "-m", "bot", "webhook", cwd=folder, env=env,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                )
+            )  # fmt: skip
+        else:
+            output = Output(await start_bot("webhook", env, Path(folder)))
         await output.wait_for("webhook server on", timeout=120)
         if args.database == "postgresql":  # on SQLite the one process leads from the start
             await output.wait_for("this process leads", timeout=120)
@@ -728,6 +739,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--offices", type=int, default=100)
     parser.add_argument("--drain", type=float, default=120, help="seconds to wait for deliveries")
+    parser.add_argument("--profile", help="run the bot under pyinstrument, its report to this file")
     args = parser.parse_args()
 
     async def run() -> None:
