@@ -639,7 +639,7 @@ async def scenario(args: argparse.Namespace, folder: str) -> dict[str, Any]:
         await asyncio.sleep(5)
         load.read_calls()
         sampler.cancel()
-        log = await output.stop()
+        log = await output.stop(timeout=600 if args.profile else 30)  # the report takes a while
         output = None
     finally:
         reader.cancel()
