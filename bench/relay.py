@@ -30,6 +30,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.onboarding import _fresh_postgres_database
 from bot.app import create_app
@@ -37,7 +38,7 @@ from bot.config import Settings
 from bot.runner import serve_polling
 from bot.services import offices
 from bot.services.clock import utcnow
-from storage.models import Case, CaseStatus, Consent, Office, Person, Role
+from storage.models import Case, CaseStatus, Consent, Person, Role
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.telegram_user import TelegramUser
 
@@ -63,82 +64,96 @@ async def seed(settings: Settings, cases: int, *, topics_open: bool = False) -> 
     app = create_app(settings)
     await app.prepare()
     async with app.sessionmaker() as session:
-        await offices.add_office(
-            session,
-            code="RO",
-            name="IOM RO",
-            country="RO",
-            timezone="Europe/Bucharest",
-            languages=["ro", "en"],
-            group_chat_id=GROUP,
-        )
-        await session.flush()
-        office_id = await session.scalar(select(Office.id))
-        now = utcnow()
-        for start in range(0, cases, 5000):
-            batch = range(start, min(cases, start + 5000))
-            await session.execute(
-                insert(Person),
-                [
-                    {"telegram_user_id": FIRST_USER + i, "role": Role.RETURNEE, "language": "en"}
-                    for i in batch
-                ],
-            )
-            ids = dict(
-                (
-                    await session.execute(
-                        select(Person.telegram_user_id, Person.id).where(
-                            Person.telegram_user_id >= FIRST_USER + start,
-                            Person.telegram_user_id < FIRST_USER + batch.stop,
-                        )
-                    )
-                ).all()
-            )
-            await session.execute(
-                insert(Case),
-                [
-                    {
-                        "code": f"RO-{i + 1:06d}",
-                        "office_id": office_id,
-                        "language": "ro",
-                        "status": CaseStatus.RETURNED,
-                        "returnee_id": ids[FIRST_USER + i],
-                        **(
-                            {
-                                "inbox_chat_id": GROUP,
-                                "topic_id": 2 * i + 1_000_000,
-                                "card_message_id": 2 * i + 1_000_001,
-                            }
-                            if topics_open
-                            else {}
-                        ),
-                    }
-                    for i in batch
-                ],
-            )
-            case_ids = dict(
-                (
-                    await session.execute(
-                        select(Case.returnee_id, Case.id).where(Case.returnee_id.in_(ids.values()))
-                    )
-                ).all()
-            )
-            await session.execute(
-                insert(Consent),
-                [
-                    {
-                        "case_id": case_ids[person],
-                        "person_id": person,
-                        "granted": True,
-                        "text_version": "2026-11",
-                        "language": "en",
-                        "at": now,
-                    }
-                    for person in ids.values()
-                ],
-            )
+        await seed_office(session, cases, topics_open=topics_open)
         await session.commit()
     await app.close()
+
+
+async def seed_office(
+    session: AsyncSession,
+    cases: int,
+    *,
+    topics_open: bool = False,
+    code: str = "RO",
+    group: int = GROUP,
+    first_user: int = FIRST_USER,
+) -> None:
+    """`seed`'s work for one office (inbox `group`, returnees `first_user` onwards, cases
+    `<code>-000001` onwards), in the caller's transaction."""
+    office = await offices.add_office(
+        session,
+        code=code,
+        name=f"IOM {code}",
+        country="RO",
+        timezone="Europe/Bucharest",
+        languages=["ro", "en"],
+        group_chat_id=group,
+    )
+    await session.flush()
+    office_id = office.id
+    now = utcnow()
+    for start in range(0, cases, 5000):
+        batch = range(start, min(cases, start + 5000))
+        await session.execute(
+            insert(Person),
+            [
+                {"telegram_user_id": first_user + i, "role": Role.RETURNEE, "language": "en"}
+                for i in batch
+            ],
+        )
+        ids = dict(
+            (
+                await session.execute(
+                    select(Person.telegram_user_id, Person.id).where(
+                        Person.telegram_user_id >= first_user + start,
+                        Person.telegram_user_id < first_user + batch.stop,
+                    )
+                )
+            ).all()
+        )
+        await session.execute(
+            insert(Case),
+            [
+                {
+                    "code": f"{code}-{i + 1:06d}",
+                    "office_id": office_id,
+                    "language": "ro",
+                    "status": CaseStatus.RETURNED,
+                    "returnee_id": ids[first_user + i],
+                    **(
+                        {
+                            "inbox_chat_id": group,
+                            "topic_id": 2 * i + 1_000_000,
+                            "card_message_id": 2 * i + 1_000_001,
+                        }
+                        if topics_open
+                        else {}
+                    ),
+                }
+                for i in batch
+            ],
+        )
+        case_ids = dict(
+            (
+                await session.execute(
+                    select(Case.returnee_id, Case.id).where(Case.returnee_id.in_(ids.values()))
+                )
+            ).all()
+        )
+        await session.execute(
+            insert(Consent),
+            [
+                {
+                    "case_id": case_ids[person],
+                    "person_id": person,
+                    "granted": True,
+                    "text_version": "2026-11",
+                    "language": "en",
+                    "at": now,
+                }
+                for person in ids.values()
+            ],
+        )
 
 
 async def burst(
