@@ -137,6 +137,28 @@ class Flow:
         finally:
             await engine.dispose()
 
+    async def in_doubt(self) -> list[str]:
+        """Words whose outbox item still waits although the word already shows where it goes:
+        Telegram took the send, and the bot died before it recorded so. Each is sent again."""
+        engine = create_engine(self.database_url)
+        try:
+            async with engine.connect() as connection:
+                sources = (
+                    await connection.execute(
+                        select(OutboxItem.source_chat_id, OutboxItem.source_message_id).where(
+                            OutboxItem.status == OutboxStatus.PENDING
+                        )
+                    )
+                ).all()
+        finally:
+            await engine.dispose()
+        counts = self.counts()
+        words = []
+        for chat_id, message_id in sources:
+            text = str(self.api.user_messages.get((chat_id, message_id), {}).get("text", ""))
+            words += [w for w, n in counts.items() if n > 0 and w in text]
+        return words
+
     def failed_or_token(self) -> list[str]:
         """Lines that must not be in any output: a traceback, the token or its secret part."""
         secret = TOKEN.split(":", 1)[1]
