@@ -8,8 +8,9 @@ answer, the request lost; no answer, the request carried out by Telegram), the w
 `--seconds` while four returnees and their staff write both ways; the client gives a call up
 after `--client-timeout` s (getUpdates after `--polling-timeout` + 10 s). Reported per kind:
 messages, lost, duplicates (and the bound: calls carried out but unanswered), calls that met the
-fault, seconds from the API's recovery until everything showed and the outbox was empty, whether
-the process stayed up and stopped cleanly, and lines with a traceback or the token.
+fault (and the most sends left hanging at once), seconds from the API's recovery until everything
+showed and the outbox was empty, whether the process stayed up and stopped cleanly, and lines
+with a traceback or the token.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def row(report: FaultRun) -> str:
     return (
         f"| {report.kind} | {report.seconds:.0f} | {report.messages} | {len(report.lost)} "
         f"| {sum(report.duplicates.values())} | {sum(report.unanswered.values())} "
-        f"| {report.faulted_polls} | {report.faulted_sends} | {report.recovered_after:.1f} "
+        f"| {report.faulted_polls} | {report.faulted_sends} | {report.most_hanging} "
+        f"| {report.recovered_after:.1f} "
         f"| {'yes' if report.stayed_up else 'NO'} | {report.exit_code} | {len(report.bad_lines)} |"
     )
 
@@ -48,10 +50,12 @@ async def main(args: argparse.Namespace) -> None:
             print(f"  lost {report.lost}; duplicates {report.duplicates}", flush=True)
     print(
         "\n| fault | window s | messages | lost | duplicates | taken, unanswered "
-        "| getUpdates faulted | sends faulted | recovered after s | stayed up | exit | "
-        "traceback/token lines |"
+        "| getUpdates faulted | sends faulted | sends hanging at once | recovered after s "
+        "| stayed up | exit | traceback/token lines |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+    print(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
+    )
     print("\n".join(rows))
 
 

@@ -49,10 +49,23 @@ class FaultRun:
     unanswered: dict[str, int] = field(default_factory=dict)
     faulted_polls: int = 0
     faulted_sends: int = 0
+    # The timeout kinds: the most sends waiting for an answer at once, once the first send
+    # timed out (before that, every destination's send was on its way at once).
+    most_hanging: int = 0
     recovered_after: float = 0.0  # seconds from the window's end until all shown, outbox empty
     stayed_up: bool = False
     exit_code: int | None = None
     bad_lines: list[str] = field(default_factory=list)
+
+
+def at_once(faulted: list[Call], client_timeout: float) -> int:
+    """The most sends waiting for an answer at once (each waits `client_timeout`), counted
+    from when the first one was given up."""
+    sends = [c.at for c in faulted if c.method != "getUpdates"]
+    if not sends:
+        return 0
+    spans = [(at, at + client_timeout) for at in sends if at >= min(sends) + client_timeout]
+    return max((sum(a <= start < b for a, b in spans) for start, _ in spans), default=0)
 
 
 def carried(api: FakeBotApi, call: Call) -> str:
@@ -112,6 +125,8 @@ async def run_fault(
                     report.unanswered[word] = report.unanswered.get(word, 0) + 1
         report.faulted_polls = sum(c.method == "getUpdates" for c in api.faulted)
         report.faulted_sends = sum(c.method != "getUpdates" for c in api.faulted)
+        if KINDS[kind].get("hang"):
+            report.most_hanging = at_once(api.faulted, client_timeout)
         report.stayed_up = flow.bot.process.returncode is None and flow.starts == 1
         report.exit_code = await flow.stop()
         report.bad_lines = flow.failed_or_token()
@@ -130,6 +145,8 @@ def check(report: FaultRun) -> None:
     for word, extra in report.duplicates.items():
         # Only a call Telegram carried out without the bot hearing of it may repeat a message.
         assert extra <= report.unanswered.get(word, 0), (word, extra)
+    # Once a send failed, sends go one at a time: that is what bounds the repeats above.
+    assert report.most_hanging <= 1
     assert report.stayed_up
     assert report.exit_code == 0
     assert report.bad_lines == []

@@ -37,6 +37,7 @@ class KillRun:
     lost: int
     duplicates: int
     in_doubt: int
+    polling_after: float  # seconds from the restart until its first getUpdates
     drained_after: float  # seconds from the restart until all shown and the outbox empty
 
 
@@ -59,7 +60,9 @@ async def kill_run(flow: Flow, seed: int) -> KillRun:
     assert flow.bot.process.returncode == -signal.SIGKILL
     doubt = await flow.in_doubt()
     restarted = time.monotonic()
+    mark = len(api.calls)
     await flow.start()
+    first_poll = await api.wait_for(lambda c: c.method == "getUpdates", after=mark, timeout=60)
     up, down = flow.up[first_up:], list(flow.down)[first_down:]
     await flow.shown(up, down, timeout=90)
     await flow.drained(timeout=60)
@@ -75,6 +78,7 @@ async def kill_run(flow: Flow, seed: int) -> KillRun:
         lost=sum(counts[w] == 0 for w in words),
         duplicates=sum(counts[w] - 1 for w in words if counts[w] > 1),
         in_doubt=len(set(doubt) & set(words)),
+        polling_after=first_poll.at - restarted,
         drained_after=drained,
     )
 
