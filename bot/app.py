@@ -7,7 +7,6 @@ from datetime import timedelta
 from functools import partial
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
@@ -43,6 +42,7 @@ from bot.services.retention import Policy as RetentionPolicy
 from bot.telegram.deletion import MessageDeleter
 from bot.telegram.protection import ProtectPrivateChats
 from bot.telegram.sent_messages import RememberPrivateMessages
+from bot.telegram.session import BotApiSession
 from dialogs import dialogs_router
 from dialogs.protection import ProtectedWindows
 from storage.db import create_engine, create_sessionmaker
@@ -132,7 +132,10 @@ def _limits(settings: Settings) -> Limits:
 def create_bot(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession] | None = None
 ) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    session = BotApiSession(
+        api=TelegramAPIServer.from_base(settings.telegram_api_base),
+        timeout=settings.telegram_timeout_seconds,
+    )
     session.middleware(KeepResponseTypes())
     session.middleware(ProtectPrivateChats())
     if sessionmaker is not None:

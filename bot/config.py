@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     bot_username: str | None = None
     telegram_api_base: str = _PRODUCTION_BASE
+    # A Bot API call not answered within this many seconds is given up and tried again later
+    # (aiogram's default); getUpdates waits POLLING_TIMEOUT_SECONDS for updates, plus 10.
+    telegram_timeout_seconds: float = Field(default=60.0, gt=0)
+    polling_timeout_seconds: int = Field(default=30, ge=0, le=50)
     # Next to the code, not the working directory, so every command finds the same database.
     database_url: str = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'homeward.db'}"
     # SQLite only: how long a write waits for another one's lock before the update is tried again.

@@ -94,7 +94,7 @@ async def run_polling(settings: Settings) -> None:
 
         if not await until_telegram_answers(settings, stop, prepare_telegram):
             return
-        await serve_polling(app, stop)
+        await serve_polling(app, stop, polling_timeout=settings.polling_timeout_seconds)
     finally:
         if ops is not None:
             await ops.cleanup()

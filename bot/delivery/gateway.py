@@ -1,5 +1,10 @@
 """The one door to the Bot API for everything the bot sends: each call waits for room in its
-destination's window and in the overall one (bot/delivery/limits.py)."""
+destination's window and in the overall one (bot/delivery/limits.py).
+
+While the Bot API fails (a network error, a timeout, a 5xx), calls go one at a time until one
+goes through. A call that timed out may have been carried out by Telegram, and the message is
+then sent again: one at a time, an outage of W seconds repeats at most W / timeout messages,
+not that many per destination in flight."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
 from aiogram.methods import CopyMessages, ForwardMessages, SendMediaGroup, TelegramMethod
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +44,8 @@ class Gateway:
         self.bot = bot
         self.limits = limits
         self._gates: dict[int, asyncio.Lock] = {}
+        self._api_failing = False
+        self._one_at_a_time = asyncio.Lock()
 
     async def call(self, chat_id: int, method: TelegramMethod[T]) -> T:
         """Make one Bot API call within the limits of its destination and the overall window."""
@@ -48,7 +56,23 @@ class Gateway:
             while (wait := self.limits.wait(chat_id, posts)) > 0:  # noqa: ASYNC110 - a window
                 await asyncio.sleep(wait)
             self.limits.take(chat_id, posts)
-        return await self.bot(method)
+        if self._api_failing:
+            async with self._one_at_a_time:
+                if self._api_failing:
+                    return await self._call(method)
+        return await self._call(method)
+
+    async def _call(self, method: TelegramMethod[T]) -> T:
+        try:
+            result = await self.bot(method)
+        except (TelegramNetworkError, TelegramServerError):
+            self._api_failing = True
+            raise
+        except TelegramAPIError:
+            self._api_failing = False  # an answer, if a refusal: the API works
+            raise
+        self._api_failing = False
+        return result
 
     async def count_recent_sends(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         """A process that takes over from another (or restarts) counts the groups' recent sends

@@ -78,6 +78,20 @@ class ChatView:
         self.touched.append(message_id)
 
 
+@dataclass
+class FaultWindow:
+    """Telegram (or what stands in front of it) failing every call for a while: answering
+    `status` (429 with `retry_after`; 502 as a proxy's HTML page, not JSON), or, with `hang`,
+    not answering until the window is over. A hanging call that Telegram `taken` did take
+    effect (the message is posted) and only its answer is late; otherwise it never arrived."""
+
+    until: float  # monotonic
+    status: int | None = None
+    retry_after: int | None = None
+    hang: bool = False
+    taken: bool = False
+
+
 class FakeBotApi:
     def __init__(
         self, spec: ApiSpec | None = None, group_limit: tuple[int, float] | None = None
@@ -128,6 +142,10 @@ class FakeBotApi:
         self.bot_ids: set[int] = {BOT_ID}
         # Messages Telegram will not delete (older than 48 hours, say): (chat_id, message_id).
         self.undeletable: set[tuple[int, int]] = set()
+        # See `fault_window`; calls it failed or held, and those it held after taking them.
+        self.fault: FaultWindow | None = None
+        self.faulted: list[Call] = []
+        self.taken_unanswered: list[Call] = []
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, port: int = 0) -> None:
@@ -253,6 +271,18 @@ class FakeBotApi:
         self.paused.append((method, where))
         self._resumed.clear()
 
+    def fault_window(
+        self,
+        seconds: float,
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+        hang: bool = False,
+        taken: bool = False,
+    ) -> None:
+        """Fail every call (getUpdates and the sends alike) for `seconds`, as in FaultWindow."""
+        self.fault = FaultWindow(time.monotonic() + seconds, status, retry_after, hang, taken)
+
     def resume(self) -> None:
         self.paused.clear()
         self._resumed.set()
@@ -329,6 +359,8 @@ class FakeBotApi:
         problems = self.spec.check_call(method, params)
         self.violations.extend(problems)
         call = Call(method=method, params=params, at=time.monotonic())
+        if self.fault is not None and call.at < self.fault.until:
+            return await self._faulted(call, self.fault)
         if method == "getUpdates":
             result = await self._get_updates(params)
         else:
@@ -377,6 +409,36 @@ class FakeBotApi:
         call.result = result
         await self._record(call)
         return web.json_response({"ok": True, "result": result})
+
+    async def _faulted(self, call: Call, fault: FaultWindow) -> web.Response:
+        self.faulted.append(call)
+        if fault.hang:
+            answered = None
+            if fault.taken and call.method != "getUpdates":
+                # Telegram did it; only the answer does not come back in time.
+                answered = self._answer(call.method, call.params)
+                call.result = answered
+                self.taken_unanswered.append(call)
+                await self._record(call)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), fault.until - time.monotonic())
+            if answered is not None:
+                return web.json_response({"ok": True, "result": answered})
+            return web.json_response(
+                {"ok": False, "error_code": 504, "description": "Gateway Timeout"}, status=504
+            )
+        status = fault.status or 500
+        if status == 502:
+            # What nginx in front of the Bot API answers: a page, not JSON.
+            page = "<html><head><title>502 Bad Gateway</title></head></html>"
+            return web.Response(status=502, text=page, content_type="text/html")
+        body: dict[str, Any] = {"ok": False, "error_code": status}
+        if status == 429:
+            body["description"] = f"Too Many Requests: retry after {fault.retry_after or 1}"
+            body["parameters"] = {"retry_after": fault.retry_after or 1}
+        else:
+            body["description"] = "Internal Server Error"
+        return web.json_response(body, status=status)
 
     async def _record(self, call: Call) -> None:
         async with self._call_made:
