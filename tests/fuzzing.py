@@ -28,6 +28,7 @@ from aiogram.types import ErrorEvent
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.cli import QUIET_LOGGERS
 from bot.intake.webhook import SECRET_HEADER, WebhookIntake
 from bot.telegram.incoming import NOT_PASSED_ON
 from tests.conftest import RunningBot
@@ -99,6 +100,19 @@ async def cast_of(world: World) -> Cast:
         bot_user={k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")},
         commands=sorted(registered_commands()),
         callback_data=data,
+        home={
+            "ret": "private",
+            "ore": "private",
+            "cou": "private",
+            "oco": "private",
+            "str": "private",
+            "stranger": "private",
+            "mgr": "private",
+            "stf": "topic",
+            "mem": "general",
+            "ost": "otopic",
+            "bot": "foreign",
+        },
     )
 
 
@@ -163,10 +177,19 @@ class Fuzzing:
         # Before the bot's own error handler: note the exception with its traceback, then let
         # the bot's handler do what it does.
         app.dispatcher.errors.register(self._note)
-        logging.getLogger().addHandler(self.tap)
+        # Everything logged at DEBUG and above is read (production logs from INFO), but for the
+        # loggers the command line keeps at INFO whatever the level.
+        root = logging.getLogger()
+        self._levels = {name: logging.getLogger(name).level for name in ("", *QUIET_LOGGERS)}
+        root.setLevel(logging.DEBUG)
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
+        root.addHandler(self.tap)
 
     async def stop(self) -> None:
         logging.getLogger().removeHandler(self.tap)
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
         if self.client is not None:
             await self.client.close()
 
@@ -187,7 +210,10 @@ class Fuzzing:
         if isinstance(message, dict) and isinstance(message.get("chat"), dict):
             chat_id = message["chat"].get("id")
             if isinstance(chat_id, int) and isinstance(message.get("message_id"), int):
-                self.api.user_messages[(chat_id, message["message_id"])] = message
+                if generated.kind == "callback_query":
+                    self.api._store(chat_id, dict(message))  # the bot's own message
+                else:
+                    self.api.user_messages[(chat_id, message["message_id"])] = message
 
     def answer_due(self, generated: Generated) -> str | None:
         """The text the returnee must be told, when it is due."""

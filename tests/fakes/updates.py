@@ -241,6 +241,7 @@ DECORATIONS = (
     "has_media_spoiler",
 )
 MEDIA = ("animation", "audio", "document", "photo", "video", "voice", "paid_media", "live_photo")
+COMMON = ("text", "text", "text", "photo", "document", "voice", "video", "sticker", "location")
 # Free text a person writes or names: marked, so that a leak into a log is found.
 PERSONAL = frozenset(
     {
@@ -297,6 +298,7 @@ class Cast:
     commands: Sequence[str] = ("start", "help")
     callback_data: Sequence[str] = ()  # real data of real buttons, to be bent
     channel_id: int = -1007770001
+    home: dict[str, str] = field(default_factory=dict)  # actor key: the place they usually write
 
     def place(self, key: str) -> Place:
         return next(p for p in self.places if p.key == key)
@@ -551,6 +553,12 @@ class Generator:
                 made["caption_entities"] = entities
         return made
 
+    def message_kind(self) -> str:
+        """Half of them what people send most, the other half any kind there is."""
+        if self.s.chance(0.5):
+            return self.s.choice(COMMON)
+        return self.s.choice(message_kinds())
+
     def message(self, actor: Actor, place: Place, kind: str) -> dict[str, Any]:
         message = self.envelope(actor, place)
         message.update(self.content(kind))
@@ -614,22 +622,26 @@ class Generator:
 
     def update(self, kind: str | None = None) -> Generated:
         self.markers = []
-        kind = kind or self.s.choice(update_kinds())
+        if kind is None:  # mostly what people do most: write, edit, press
+            common = self.s.choice(("message", "message", "edited_message", "callback_query"))
+            kind = common if self.s.chance(0.6) else self.s.choice(update_kinds())
         actor = self.s.choice(self.cast.actors)
         place = self.s.choice(self.cast.places)
+        if self.s.chance(0.6):  # where this actor usually is
+            place = self.cast.place(self.cast.home.get(actor.key, place.key))
         detail = kind
         payload: Any
         if kind in ("message", "edited_message", "business_message", "edited_business_message"):
             if kind.startswith(("business", "edited_business")):
                 place = Place("private", 0)
-            detail = self.s.choice(message_kinds())
+            detail = self.message_kind()
             payload = self.message(actor, place, detail)
             if kind.startswith("edited"):
                 payload["edit_date"] = payload["date"] + self.s.integer(0, 60)
             if "business" in kind:
                 payload["business_connection_id"] = self.s.text(PLAIN, 1, 16)
         elif kind in ("channel_post", "edited_channel_post", "guest_message"):
-            detail = self.s.choice(message_kinds())
+            detail = self.message_kind()
             payload = self.message(actor, place, detail)
             if kind != "guest_message":
                 payload["chat"] = self.channel()
