@@ -140,6 +140,7 @@ class LogTap(logging.Handler):
 @dataclass
 class Tally:
     kinds: Counter[str] = field(default_factory=Counter)
+    senders: Counter[str] = field(default_factory=Counter)  # "actor@place"
     statuses: Counter[int] = field(default_factory=Counter)
     exceptions: Counter[str] = field(default_factory=Counter)
     first_tracebacks: dict[str, str] = field(default_factory=dict)
@@ -195,9 +196,7 @@ class Fuzzing:
 
     async def _note(self, event: ErrorEvent) -> None:
         error = event.exception
-        self.raised.append(
-            (type(error).__name__, "".join(traceback.format_exception(error)[-6:]))
-        )
+        self.raised.append((type(error).__name__, "".join(traceback.format_exception(error)[-6:])))
         raise SkipHandler
 
     def _remember(self, generated: Generated) -> None:
@@ -239,6 +238,7 @@ class Fuzzing:
         tally = self.tally
         tally.fed += 1
         tally.kinds[f"{generated.kind}:{generated.detail}"] += 1
+        tally.senders[f"{generated.actor}@{generated.place}"] += 1
         tally.statuses[response.status] += 1
         problems = []
         if response.status != 200:
@@ -258,9 +258,11 @@ class Fuzzing:
             tally.answers_due += 1
             try:
                 await self.api.wait_for(
-                    lambda c: c.method == "sendMessage"
-                    and c.params.get("chat_id") == 501
-                    and c.params.get("text") == due,
+                    lambda c: (
+                        c.method == "sendMessage"
+                        and c.params.get("chat_id") == 501
+                        and c.params.get("text") == due
+                    ),
                     after=calls,
                     timeout=10,
                 )

@@ -564,9 +564,7 @@ class Generator:
         message.update(self.content(kind))
         for decoration in DECORATIONS:
             if self.s.chance(0.04):
-                spec_field = next(
-                    (f for f in _fields("Message") if f["name"] == decoration), None
-                )
+                spec_field = next((f for f in _fields("Message") if f["name"] == decoration), None)
                 if spec_field is not None and decoration != "reply_to_message":
                     message[decoration] = self.value(
                         spec_field["types"], decoration, 2, spec_field.get("description", "")
