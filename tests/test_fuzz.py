@@ -274,7 +274,9 @@ def test_what_the_fuzzing_found_stays_fixed(
         )
         fuzzing._remember(press_update)
         problems += fed(press_update)
-        if not fuzzing.api.calls_to("answerCallbackQuery", callback_query_id=press["id"]):
+        # (Compared as text: without the specification the fake cannot tell it is a string.)
+        answered = fuzzing.api.calls_to("answerCallbackQuery")
+        if not [c for c in answered if str(c.get("callback_query_id")) == press["id"]]:
             problems.append("the press without data was never answered")
         # A counsellor's photo whose caption ends in a space covered by an entity: the relay
         # stripped the caption under its entities, and Telegram would refuse the copy.

@@ -113,6 +113,8 @@ def spec_types() -> dict[str, dict[str, Any]]:
 
 def _aiogram_type_names(annotation: Any) -> list[str]:
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:  # a discriminated union
+        return _aiogram_type_names(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
         return [
             name
@@ -150,13 +152,16 @@ def _types_from_aiogram() -> dict[str, dict[str, Any]]:
         for field_name, info in model.model_fields.items():
             annotation = info.annotation
             description = ""
-            if typing.get_origin(annotation) is typing.Literal:
-                description = f'always "{typing.get_args(annotation)[0]}"'
+            fixed = typing.get_origin(annotation) is typing.Literal
+            if fixed:
+                value = typing.get_args(annotation)[0]
+                description = f'always "{getattr(value, "value", value)}"'
             fields.append(
                 {
                     "name": info.alias or field_name,
                     "types": _aiogram_type_names(annotation),
-                    "required": info.is_required(),
+                    # aiogram gives a discriminator a default; Telegram always sends it
+                    "required": info.is_required() or fixed,
                     "description": description,
                 }
             )
