@@ -38,7 +38,7 @@ from tests.fakes.updates import (
     updates,
 )
 from tests.fuzzing import SECRET, Fuzzing, cast_of, fake_problems, settle
-from tests.test_authorisation import build_world, settings_for
+from tests.test_authorisation import GROUP, build_world, settings_for
 
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
 
@@ -293,4 +293,27 @@ def test_what_the_fuzzing_found_stays_fixed(
         problems += fake_problems(fuzzing.api)
         assert not problems, "\n".join(problems)
         assert fuzzing.api.calls_to("copyMessage", from_chat_id=223)
+    no_marker_on_stderr(capfd)
+
+
+def test_a_long_text_with_a_blank_tail_reaches_the_topic_without_an_empty_part(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Found by bench/fuzz.py: a counsellor's text over the limit with the bot's header, whose
+    tail is only line breaks, was split into a blank part that Telegram refuses as empty
+    (bot/delivery/renderers.py leaves such parts out)."""
+    with fuzzing_world(tmp_path) as (loop, fuzzing, cast):
+        generator = Generator(RandomSource(4), cast)
+        counsellor = next(a for a in cast.actors if a.key == "oco")
+        for tail in ("\n" * 4085, " \n" * 2042):
+            payload = generator.envelope(counsellor, cast.place("private"))
+            payload["text"] = generator.marker() + " " + tail
+            generated = Generated(
+                "message", "text", "oco", "private", {"update_id": 0, "message": payload}
+            )
+            generated.update["update_id"] = generator.new_id()
+            assert not loop.run_until_complete(fuzzing.feed(generated))
+        loop.run_until_complete(settle(fuzzing.bot))
+        assert not fake_problems(fuzzing.api), fake_problems(fuzzing.api)
+        assert len(fuzzing.api.calls_to("sendMessage", chat_id=GROUP)) >= 2
     no_marker_on_stderr(capfd)
