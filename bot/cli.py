@@ -57,12 +57,17 @@ async def _check(settings: Settings) -> int:
     return 1 if problems else 0
 
 
+# Never below INFO, whatever the level: at DEBUG aiosqlite logs every statement with its
+# parameters, and aiogram-dialog whole messages (their text, their sender's name).
+QUIET_LOGGERS = ("aiosqlite", "aiogram_dialog")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # aiosqlite logs every statement with its parameters at DEBUG: never, whatever the level.
-    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     protect_handlers(())  # token-shaped strings are hidden even before settings are read
     try:
         settings = load_settings()

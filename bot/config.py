@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_host: str = "0.0.0.0"  # noqa: S104 - the webhook server listens inside its container
     webhook_port: int = Field(default=8080, ge=1, le=65535)
+    # A webhook request's body beyond this is refused (413) unread. Telegram's largest update
+    # (a 4,096-character text with its entities, quoting another) is far below it.
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     default_locale: str = "en"
     # Updates handled at once; each may hold two database connections (its session and the
     # FSM storage's), so the connection pool is sized from this.

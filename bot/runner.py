@@ -131,7 +131,7 @@ def webhook_application(settings: Settings, secret: str, path: str) -> tuple[web
     """The aiohttp application serving Telegram's webhook calls, and /healthz and /metrics
     unless they have a port of their own (METRICS_PORT); exposed for tests."""
     app = create_app(settings)
-    web_app = web.Application()
+    web_app = web.Application(client_max_size=settings.webhook_max_body_bytes)
     WebhookIntake(app.dispatcher, app.bot, secret, app.metrics, bots=[app.bot]).register(
         web_app, path
     )

@@ -487,6 +487,9 @@ class Renderers:
         error) is tried again without sending the ones before it twice.
         """
         sent: list[int] = list(payload.sent)
+        # A part of nothing but spaces and line breaks (a long text's blank tail) is one that
+        # Telegram refuses as empty: it shows nothing, so it is left out.
+        parts = [part for part in parts if part.text.strip()] or parts[:1]
         for number, part in enumerate(parts):
             if after + number < len(sent):
                 continue  # Telegram has it already

@@ -50,4 +50,7 @@ def build_router() -> Router:
         # Membership updates only: the bot's own (my_chat_member) and others' (chat_member).
         group_hygiene.build_router(),
     )
+    # A press without data (a game's button) is no button of ours; the dialogs, tried next,
+    # would fail on it.
+    router.callback_query.register(unknown.unanswered_button, F.data.is_(None))
     return router

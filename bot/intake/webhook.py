@@ -16,7 +16,7 @@ from aiogram import Bot, Dispatcher
 from aiohttp import web
 
 from bot.intake.handling import Outcome, handle
-from bot.intake.reading import read_update
+from bot.intake.reading import read_update, update_id_of
 from bot.metrics import Metrics, UpdateOutcome
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
@@ -46,7 +46,11 @@ class WebhookIntake:
             return web.Response(status=401)
         try:
             raw = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reading
+            return web.Response(status=400)
+        if update_id_of(raw) is None:
+            # Not an update at all (a list, a number, an object without an id): Telegram never
+            # sends that, so it is the request that is wrong, not an update to skip.
             return web.Response(status=400)
         update = read_update(raw, self.bot)
         if update is None:

@@ -5,7 +5,8 @@ aiogram-dialog marks each reply-keyboard button by appending invisible character
 (ZWNJ, ZWJ, U+2060-U+2064, soft hyphen, U+1D173-U+1D17A) and takes any incoming text ending in
 two or more of them for a press. Those characters are ordinary in Persian, Urdu, Pashto and
 Arabic typing, so such a message was swallowed as a button and never passed on. This guard
-stands where aiogram-dialog's message middleware stood and decides instead.
+stands where aiogram-dialog's message middleware stood and decides instead. It also keeps from
+aiogram-dialog a replied-to message without a sender, which it cannot read.
 """
 
 from __future__ import annotations
@@ -45,14 +46,24 @@ class ReplyPressGuard(BaseMiddleware):
         self.dialog_middleware = dialog_middleware
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if not isinstance(event, Message) or event.text is None or is_reply_press(event):
+        if not isinstance(event, Message):
+            return await self.dialog_middleware(handler, event, data)
+        hidden: dict[str, Any] = {}
+        if event.text is not None and not is_reply_press(event):
+            hidden["text"] = None
+        reply = event.reply_to_message
+        if reply is not None and reply.from_user is None:
+            # aiogram-dialog reads the sender of the message replied to, which the Bot API may
+            # leave out ("may be empty"), and failed on it: it is not a reply to a dialog then.
+            hidden["reply_to_message"] = None
+        if not hidden:
             return await self.dialog_middleware(handler, event, data)
 
-        async def with_original(_without_text: TelegramObject, handler_data: dict[str, Any]) -> Any:
+        async def with_original(_shown: TelegramObject, handler_data: dict[str, Any]) -> Any:
             return await handler(event, handler_data)
 
-        without_text = event.model_copy(update={"text": None})
-        return await self.dialog_middleware(with_original, without_text, data)
+        shown = event.model_copy(update=hidden)
+        return await self.dialog_middleware(with_original, shown, data)
 
 
 def _is_dialog_message_middleware(middleware: object) -> bool:

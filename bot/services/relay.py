@@ -147,7 +147,8 @@ async def from_counsellor(
         payload = CopyPayload(
             from_chat_id=message.chat_id,
             message_id=message.message_id,
-            caption=f"{header}\n{message.text or ''}".strip(),
+            # Not stripped: the entities, shifted by the header, may cover the caption's edges.
+            caption=f"{header}\n{message.text}" if message.text else header,
             caption_entities=entities_of(message, shift),
             reply_to=reply_to,
         )
