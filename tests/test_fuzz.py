@@ -317,3 +317,30 @@ def test_a_long_text_with_a_blank_tail_reaches_the_topic_without_an_empty_part(
         assert not fake_problems(fuzzing.api), fake_problems(fuzzing.api)
         assert len(fuzzing.api.calls_to("sendMessage", chat_id=GROUP)) >= 2
     no_marker_on_stderr(capfd)
+
+
+def test_a_caption_with_a_blank_tail_reaches_the_topic_without_an_empty_text(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Found by bench/fuzz.py (seed 2): a counsellor's photo whose caption, with the bot's
+    header, runs past 1,024 characters only by spaces sent those spaces on as a text of their own,
+    which Telegram refuses as empty."""
+    with fuzzing_world(tmp_path) as (loop, fuzzing, cast):
+        generator = Generator(RandomSource(5), cast)
+        counsellor = next(a for a in cast.actors if a.key == "oco")
+        payload = generator.envelope(counsellor, cast.place("private"))
+        payload["photo"] = [
+            {"file_id": "blank-tail-photo", "file_unique_id": "btp", "width": 90, "height": 90}
+        ]
+        payload["caption"] = generator.marker() + " " * 1010
+        generated = Generated(
+            "message", "photo", "oco", "private", {"update_id": 0, "message": payload}
+        )
+        generated.update["update_id"] = generator.new_id()
+        assert not loop.run_until_complete(fuzzing.feed(generated))
+        loop.run_until_complete(settle(fuzzing.bot))
+        assert not fake_problems(fuzzing.api), fake_problems(fuzzing.api)
+        copies = fuzzing.api.calls_to("copyMessage", chat_id=GROUP)
+        assert copies
+        assert copies[-1]["caption"].startswith("✉️")
+    no_marker_on_stderr(capfd)

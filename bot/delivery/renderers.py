@@ -444,7 +444,9 @@ class Renderers:
                 payload.caption, _dumped(payload.caption_entities), CAPTION_LIMIT
             )
             if after is not None:
-                rest = split(after.text, after.entities, TEXT_LIMIT)
+                # A tail of nothing but spaces and line breaks shows nothing, and Telegram
+                # refuses it as empty: the copy goes without it.
+                rest = [p for p in split(after.text, after.entities, TEXT_LIMIT) if p.text.strip()]
         sent = list(payload.sent)
         if not sent:
             copy = await self.gateway.call(
